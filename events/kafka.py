@@ -1,0 +1,84 @@
+"""Kafka client configuration and topic helpers shared by the consumer and the trainer.
+
+The only module of `events` that imports confluent_kafka.
+
+    >>> conf = consumer_config(settings.kafka, group_id=settings.kafka.group_id)
+    >>> ensure_topics(settings.kafka, [settings.topics.posts, settings.topics.results])
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+from confluent_kafka import KafkaException
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from events.settings import KafkaSettings
+
+log = logging.getLogger(__name__)
+
+
+def common_config(kafka: KafkaSettings) -> dict[str, Any]:
+    conf: dict[str, Any] = {
+        "bootstrap.servers": kafka.bootstrap_servers,
+        "client.id": kafka.client_id,
+        "security.protocol": kafka.security_protocol,
+    }
+    if kafka.sasl_mechanism:
+        conf["sasl.mechanism"] = kafka.sasl_mechanism
+    if kafka.sasl_username:
+        conf["sasl.username"] = kafka.sasl_username
+    if kafka.sasl_password is not None:
+        conf["sasl.password"] = kafka.sasl_password.get_secret_value()
+    if kafka.ssl_ca_location:
+        conf["ssl.ca.location"] = kafka.ssl_ca_location
+    conf.update(kafka.extra)
+    return conf
+
+
+def consumer_config(kafka: KafkaSettings, *, group_id: str) -> dict[str, Any]:
+    """A consumer that never commits on its own: offsets are stored and committed by the caller."""
+    return common_config(kafka) | {
+        "group.id": group_id,
+        "enable.auto.commit": False,
+        "enable.auto.offset.store": False,
+        "auto.offset.reset": "earliest",
+        "partition.assignment.strategy": "cooperative-sticky",
+        "session.timeout.ms": kafka.session_timeout_ms,
+        "max.poll.interval.ms": kafka.max_poll_interval_ms,
+    } | dict(kafka.extra)
+
+
+def producer_config(kafka: KafkaSettings) -> dict[str, Any]:
+    """An idempotent producer that waits for every in-sync replica."""
+    return common_config(kafka) | {
+        "acks": "all",
+        "enable.idempotence": True,
+        "linger.ms": 5,
+        "compression.type": "lz4",
+    } | dict(kafka.extra)
+
+
+def ensure_topics(
+    kafka: KafkaSettings, names: Iterable[str], *, partitions: int | None = None, timeout_s: float = 30.0
+) -> None:
+    """Create the topics that do not exist yet; existing topics are left as they are."""
+    admin = AdminClient(common_config(kafka))
+    existing = set(admin.list_topics(timeout=timeout_s).topics)
+    wanted = [name for name in dict.fromkeys(names) if name not in existing]
+    if not wanted:
+        return
+    new = [
+        NewTopic(name, num_partitions=partitions or kafka.topic_partitions,
+                 replication_factor=kafka.replication_factor)
+        for name in wanted
+    ]
+    for name, future in admin.create_topics(new, operation_timeout=timeout_s).items():
+        try:
+            future.result(timeout=timeout_s)
+            log.info("created topic %s", name)
+        except KafkaException as exc:
+            if "TOPIC_ALREADY_EXISTS" not in str(exc):
+                raise

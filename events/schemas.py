@@ -1,0 +1,167 @@
+"""Event schemas on the wire (JSON, UTF-8). DESIGN.md "Wire contract" is the source of truth.
+
+    >>> post = decode_post(b'{"post_id": "1", "text": "hello"}')
+    >>> post.post_id, post.image_url
+    ('1', None)
+
+Decoding is strict about types (a number is not a post_id) and lenient about unknown fields, which are
+ignored so producers can add fields without breaking consumers.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr, field_validator, model_validator
+
+MAX_POST_ID_CHARS = 256
+MAX_TEXT_CHARS = 20_000
+MAX_URL_CHARS = 2_048
+MAX_MESSAGE_BYTES = 1_000_000
+
+ImageStatus = Literal["ok", "absent", "failed", "blocked"]
+
+
+class InvalidEvent(ValueError):
+    """A message that does not decode to its schema. `reason` is a short machine-readable code."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _no_control_chars(value: str, what: str) -> str:
+    if "\x00" in value:
+        raise ValueError(f"{what} contains a NUL byte")
+    return value
+
+
+class _Event(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class Post(_Event):
+    """A post to moderate (topic `posts`, key = post_id)."""
+
+    post_id: StrictStr = Field(min_length=1, max_length=MAX_POST_ID_CHARS)
+    text: StrictStr | None = Field(None, max_length=MAX_TEXT_CHARS)
+    image_url: StrictStr | None = Field(None, max_length=MAX_URL_CHARS)
+    created_at: datetime | None = None
+    author_id: StrictStr | None = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("post_id", "text", "image_url")
+    @classmethod
+    def _reject_nul(cls, value: str | None) -> str | None:
+        return None if value is None else _no_control_chars(value, "field")
+
+    @field_validator("text", "image_url")
+    @classmethod
+    def _blank_is_absent(cls, value: str | None) -> str | None:
+        return value if value and value.strip() else None
+
+    @model_validator(mode="after")
+    def _has_content(self) -> Post:
+        if self.text is None and self.image_url is None:
+            raise ValueError("a post needs text or image_url")
+        return self
+
+
+class LabelScore(_Event):
+    label: str
+    score: float
+
+
+class Result(_Event):
+    """One result per post (topic `moderation-results`, key = post_id)."""
+
+    post_id: str
+    labels: list[LabelScore] = Field(description="the top 3 labels by score, descending")
+    scores: dict[str, float] = Field(description="every label of the model")
+    flagged: bool
+    model_version: str
+    image_status: ImageStatus
+    cached: bool = False
+    processed_at: datetime = Field(default_factory=utc_now)
+
+
+class Feedback(_Event):
+    """A moderator's decision (topic `moderation-feedback`, key = post_id). Empty labels = benign."""
+
+    post_id: StrictStr = Field(min_length=1, max_length=MAX_POST_ID_CHARS)
+    labels: list[StrictStr] = Field(default_factory=list)
+    text: StrictStr | None = Field(None, max_length=MAX_TEXT_CHARS)
+    image_url: StrictStr | None = Field(None, max_length=MAX_URL_CHARS)
+    moderator_id: StrictStr | None = None
+    decided_at: datetime = Field(default_factory=utc_now)
+
+    @model_validator(mode="after")
+    def _has_content(self) -> Feedback:
+        if not (self.text and self.text.strip()) and not self.image_url:
+            raise ValueError("feedback needs the post's text or image_url")
+        return self
+
+
+class ModelUpdate(_Event):
+    """A newly promoted model version (topic `model-updates`)."""
+
+    model_version: str = Field(min_length=1)
+    path: str
+    metrics: dict[str, float] = Field(default_factory=dict)
+    created_at: datetime = Field(default_factory=utc_now)
+    rollback: StrictBool = False
+
+
+E = TypeVar("E", bound=_Event)
+
+
+def _decode(raw: bytes | None, schema: type[E]) -> E:
+    if raw is None:
+        raise InvalidEvent("empty", "message has no value")
+    if len(raw) > MAX_MESSAGE_BYTES:
+        raise InvalidEvent("oversized", f"{len(raw)} bytes > {MAX_MESSAGE_BYTES}")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidEvent("not_utf8", str(exc)) from exc
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InvalidEvent("not_json", str(exc)) from exc
+    if not isinstance(data, dict):
+        raise InvalidEvent("not_object", f"top-level JSON is {type(data).__name__}")
+    try:
+        return schema.model_validate(data)
+    except ValueError as exc:  # pydantic.ValidationError is a ValueError
+        raise InvalidEvent("schema", str(exc).replace("\n", " ")[:500]) from exc
+
+
+def decode_post(raw: bytes | None) -> Post:
+    return _decode(raw, Post)
+
+
+def decode_feedback(raw: bytes | None) -> Feedback:
+    return _decode(raw, Feedback)
+
+
+def decode_model_update(raw: bytes | None) -> ModelUpdate:
+    return _decode(raw, ModelUpdate)
+
+
+def encode(event: BaseModel) -> bytes:
+    return event.model_dump_json().encode("utf-8")
+
+
+EVENT_SCHEMAS: dict[str, type[_Event]] = {
+    "post": Post,
+    "result": Result,
+    "feedback": Feedback,
+    "model_update": ModelUpdate,
+}

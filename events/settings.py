@@ -1,0 +1,158 @@
+"""Settings for every modstream process: one frozen object, read once from the environment or `.env`.
+
+Environment names are `MODSTREAM_<SECTION>__<FIELD>`, e.g. `MODSTREAM_KAFKA__BOOTSTRAP_SERVERS`.
+
+    >>> settings = Settings()             # environment + .env
+    >>> settings.batch.max_size
+    32
+    >>> log.info("settings %s", settings.redacted())   # secrets never reach a log
+
+Each section belongs to one part of the system; add fields to the section that owns them.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit, urlunsplit
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class KafkaSettings(_Section):
+    bootstrap_servers: str = Field("localhost:9092", description="Kafka broker list, host:port[,host:port]")
+    group_id: str = Field("modstream", description="consumer group of the consumer service")
+    trainer_group_id: str = Field("modstream-trainer", description="consumer group of the trainer")
+    client_id: str = Field("modstream", description="client.id reported to the broker")
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER"] | None = None
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    ssl_ca_location: str | None = Field(None, description="CA bundle file for SSL")
+    session_timeout_ms: int = Field(10_000, gt=0, description="consumer group session timeout")
+    max_poll_interval_ms: int = Field(300_000, gt=0, description="librdkafka max.poll.interval.ms")
+    topic_partitions: int = Field(6, gt=0, description="partitions for topics modstream creates")
+    replication_factor: int = Field(1, gt=0, description="replication for topics modstream creates")
+    create_topics: bool = Field(True, description="create missing topics at start")
+    extra: dict[str, str] = Field(
+        default_factory=dict, description="extra librdkafka properties passed through as they are"
+    )
+
+
+class TopicSettings(_Section):
+    posts: str = "posts"
+    results: str = "moderation-results"
+    dlq: str = "posts-dlq"
+    feedback: str = "moderation-feedback"
+    feedback_dlq: str = "moderation-feedback-dlq"
+    model_updates: str = "model-updates"
+
+
+class RedisSettings(_Section):
+    url: str = Field("redis://localhost:6379/0", description="result cache; memory:// = in-process LRU")
+    ttl_s: int = Field(7 * 24 * 3600, gt=0, description="lifetime of a cached result")
+    key_prefix: str = Field("modstream:result:", description="namespace of cache keys")
+    timeout_s: float = Field(0.5, gt=0, description="socket timeout of each cache call")
+    retry_after_s: float = Field(5.0, gt=0, description="after a failure, skip the cache this long")
+    memory_max_items: int = Field(100_000, gt=0, description="capacity of the memory:// cache")
+
+
+class ModelSettings(_Section):
+    registry: Path = Field(Path("./models"), description="directory of model versions")
+    poll_interval_s: float = Field(
+        30.0, gt=0, description="how often a consumer re-reads the registry's current pointer"
+    )
+
+
+class FetchSettings(_Section):
+    allow_hosts: list[str] = Field(
+        default_factory=list, description="host or host:port exempt from the private-address block"
+    )
+    connect_timeout_s: float = Field(2.0, gt=0)
+    read_timeout_s: float = Field(5.0, gt=0)
+    total_timeout_s: float = Field(10.0, gt=0, description="deadline for one image, redirects included")
+    max_bytes: int = Field(10 * 1024 * 1024, gt=0, description="largest image body accepted")
+    max_redirects: int = Field(3, ge=0)
+    retries: int = Field(2, ge=0, description="retries of transient failures (5xx, timeouts, resets)")
+    concurrency: int = Field(64, gt=0, description="images fetched at once, in all")
+    per_host_concurrency: int = Field(8, gt=0, description="images fetched at once from one host")
+    user_agent: str = "modstream-image-fetcher/0.1"
+
+
+class BatchSettings(_Section):
+    max_size: int = Field(32, gt=0, description="posts per model batch")
+    max_wait_ms: float = Field(20.0, ge=0, description="longest wait after a batch's first post")
+    max_tokens: int = Field(8192, gt=0, description="token budget of one batch (padded length x posts)")
+    max_images: int = Field(64, gt=0, description="image budget of one batch")
+
+
+class ConsumerSettings(_Section):
+    max_in_flight: int = Field(1024, gt=0, description="posts in flight before partitions pause")
+    resume_below: float = Field(0.5, gt=0, lt=1, description="resume when in flight < this x max_in_flight")
+    poll_batch: int = Field(256, gt=0, description="messages per consume() call")
+    poll_timeout_s: float = Field(0.1, gt=0)
+    drain_grace_s: float = Field(30.0, gt=0, description="SIGTERM: time to finish in-flight posts")
+    commit_interval_s: float = Field(1.0, gt=0, description="how often the offset watermark is committed")
+    cache_enabled: bool = True
+
+
+class TrainerSettings(_Section):
+    data_dir: Path = Field(Path("./data/trainer"), description="durable dataset store of feedback")
+    retrain_min_examples: int = Field(200, gt=0, description="retrain after this many new examples")
+    retrain_interval_s: float = Field(3600.0, gt=0, description="or after this long with new examples")
+    preset: Literal["tiny", "minilm", "base"] = "minilm"
+    promote_metric: str = Field("macro_f1", description="metric a candidate must beat to be promoted")
+    holdout_fraction: float = Field(0.2, gt=0, lt=1)
+    seed: int = 13
+
+
+class MetricsSettings(_Section):
+    host: str = "0.0.0.0"
+    port: int = Field(9108, ge=0, lt=65536, description="Prometheus /metrics, /healthz, /readyz; 0 = off")
+
+
+class LogSettings(_Section):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    json_format: bool = Field(False, description="one JSON object per log line")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="MODSTREAM_",
+        env_nested_delimiter="__",
+        env_file=".env",
+        extra="ignore",
+        frozen=True,
+    )
+
+    kafka: KafkaSettings = KafkaSettings()
+    topics: TopicSettings = TopicSettings()
+    redis: RedisSettings = RedisSettings()
+    model: ModelSettings = ModelSettings()
+    fetch: FetchSettings = FetchSettings()
+    batch: BatchSettings = BatchSettings()
+    consumer: ConsumerSettings = ConsumerSettings()
+    trainer: TrainerSettings = TrainerSettings()
+    metrics: MetricsSettings = MetricsSettings()
+    log: LogSettings = LogSettings()
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+
+    def redacted(self) -> dict[str, Any]:
+        """The settings as a dict fit for a log line: SecretStr masked, URL passwords removed."""
+        data: dict[str, Any] = json.loads(self.model_dump_json())  # SecretStr dumps as '**********'
+        data["redis"]["url"] = redact_url(self.redis.url)
+        return data
+
+
+def redact_url(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = f"{parts.username or ''}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))

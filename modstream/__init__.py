@@ -1,0 +1,1 @@
+"""modstream's command line and the operator tools around the two services (demo, produce, tail, ...)."""
