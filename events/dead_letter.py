@@ -1,9 +1,9 @@
 """Dead-letter headers: the original bytes travel unchanged, the headers say what went wrong where.
 
-    >>> headers = dead_letter_headers(stage="decode", error_type="not_json", message="...",
-    ...                               topic="posts", partition=0, offset=42)
-    >>> dict(headers)["modstream.stage"]
-    b'decode'
+>>> headers = dead_letter_headers(stage="decode", error_type="not_json", message="...",
+...                               topic="posts", partition=0, offset=42)
+>>> dict(headers)["modstream.stage"]
+b'decode'
 """
 
 from __future__ import annotations

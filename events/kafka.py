@@ -40,25 +40,33 @@ def common_config(kafka: KafkaSettings) -> dict[str, Any]:
 
 def consumer_config(kafka: KafkaSettings, *, group_id: str) -> dict[str, Any]:
     """A consumer that never commits on its own: offsets are stored and committed by the caller."""
-    return common_config(kafka) | {
-        "group.id": group_id,
-        "enable.auto.commit": False,
-        "enable.auto.offset.store": False,
-        "auto.offset.reset": "earliest",
-        "partition.assignment.strategy": "cooperative-sticky",
-        "session.timeout.ms": kafka.session_timeout_ms,
-        "max.poll.interval.ms": kafka.max_poll_interval_ms,
-    } | dict(kafka.extra)
+    return (
+        common_config(kafka)
+        | {
+            "group.id": group_id,
+            "enable.auto.commit": False,
+            "enable.auto.offset.store": False,
+            "auto.offset.reset": "earliest",
+            "partition.assignment.strategy": "cooperative-sticky",
+            "session.timeout.ms": kafka.session_timeout_ms,
+            "max.poll.interval.ms": kafka.max_poll_interval_ms,
+        }
+        | dict(kafka.extra)
+    )
 
 
 def producer_config(kafka: KafkaSettings) -> dict[str, Any]:
     """An idempotent producer that waits for every in-sync replica."""
-    return common_config(kafka) | {
-        "acks": "all",
-        "enable.idempotence": True,
-        "linger.ms": 5,
-        "compression.type": "lz4",
-    } | dict(kafka.extra)
+    return (
+        common_config(kafka)
+        | {
+            "acks": "all",
+            "enable.idempotence": True,
+            "linger.ms": 5,
+            "compression.type": "lz4",
+        }
+        | dict(kafka.extra)
+    )
 
 
 def ensure_topics(
@@ -71,8 +79,11 @@ def ensure_topics(
     if not wanted:
         return
     new = [
-        NewTopic(name, num_partitions=partitions or kafka.topic_partitions,
-                 replication_factor=kafka.replication_factor)
+        NewTopic(
+            name,
+            num_partitions=partitions or kafka.topic_partitions,
+            replication_factor=kafka.replication_factor,
+        )
         for name in wanted
     ]
     for name, future in admin.create_topics(new, operation_timeout=timeout_s).items():

@@ -14,7 +14,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictStr, field_validator, model_validator
 
 MAX_POST_ID_CHARS = 256
 MAX_TEXT_CHARS = 20_000
@@ -116,7 +116,6 @@ class ModelUpdate(_Event):
     path: str
     metrics: dict[str, float] = Field(default_factory=dict)
     created_at: datetime = Field(default_factory=utc_now)
-    rollback: StrictBool = False
 
 
 E = TypeVar("E", bound=_Event)

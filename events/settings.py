@@ -83,7 +83,9 @@ class FetchSettings(_Section):
     concurrency: int = Field(64, gt=0, description="images fetched at once, in all")
     per_host_concurrency: int = Field(8, gt=0, description="images fetched at once from one host")
     user_agent: str = "modstream-image-fetcher/0.1"
-    backoff_s: float = Field(0.2, gt=0, description="first retry waits up to this; doubles per retry, jittered")
+    backoff_s: float = Field(
+        0.2, gt=0, description="first retry waits up to this; doubles per retry, jittered"
+    )
     backoff_max_s: float = Field(2.0, gt=0, description="longest wait between two retries")
 
 
