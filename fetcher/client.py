@@ -1,0 +1,205 @@
+"""The image fetcher: one pooled httpx client per event loop, every fetch bounded and policed.
+
+    >>> fetcher = ImageFetcher(settings.fetch, observe=lambda outcome, s: latency.labels(outcome).observe(s))
+    >>> result = await fetcher.fetch("https://images.example.com/cat.jpg")
+    >>> result.status, result.reason       # ("ok", None) / ("failed", "http_404") / ("blocked", "scheme")
+    >>> await fetcher.aclose()
+
+One fetch = up to `retries + 1` tries, each following up to `max_redirects` redirects by hand, all of
+it inside one total deadline. Every hop is checked by `check_url` (scheme, literal addresses) before
+it is requested and by the guarded connection layer (resolved addresses) when it connects. The body
+is streamed and abandoned as soon as it passes `max_bytes`; what arrives is accepted only if its
+magic bytes say it is an image. `fetch` never raises for a problem with one URL: it says what
+happened in a `FetchResult` ("ok", "failed" or "blocked", with a short reason code).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import http.cookiejar
+import logging
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+import httpx
+
+from events.settings import FetchSettings
+from fetcher.limits import FetchLimits
+from fetcher.network import BlockedAddress, ResolveError, Resolver, guarded_transport, system_resolver
+from fetcher.policy import AllowList, check_url, normalise_host
+from fetcher.retry import backoff_delay, should_retry
+from fetcher.sniff import sniff_image_type
+
+log = logging.getLogger(__name__)
+
+Status = Literal["ok", "failed", "blocked"]
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+
+
+@dataclass(frozen=True)
+class FetchResult:
+    status: Status
+    data: bytes | None  # the body, when ok
+    reason: str | None  # None when ok; else a short code: "http_404", "timeout", "too_large", ...
+    elapsed_s: float
+    final_url: str | None = None
+
+
+@dataclass(frozen=True)
+class _Step:
+    """What one try (or one request of it) came to; `redirect` set when it must go on."""
+
+    status: Status
+    reason: str | None = None
+    data: bytes | None = None
+    url: str | None = None
+    redirect: str | None = None
+
+
+def _failed(reason: str, url: str | None = None) -> _Step:
+    return _Step("failed", reason, url=url)
+
+
+class ImageFetcher:
+    """Fetches images under the policy in `settings`; create and use it inside one event loop."""
+
+    def __init__(
+        self,
+        settings: FetchSettings,
+        *,
+        observe: Callable[[str, float], None] | None = None,
+        resolver: Resolver | None = None,
+        rand: Callable[[], float] = random.random,
+    ) -> None:
+        self._settings = settings
+        self._observe = observe
+        self._rand = rand
+        self._allow = AllowList.parse(settings.allow_hosts)
+        self._limits = FetchLimits(settings.concurrency, settings.per_host_concurrency)
+        self._client = httpx.AsyncClient(
+            transport=guarded_transport(
+                self._allow, resolver=resolver or system_resolver, max_connections=settings.concurrency
+            ),
+            follow_redirects=False,
+            trust_env=False,
+            timeout=httpx.Timeout(
+                connect=settings.connect_timeout_s,
+                read=settings.read_timeout_s,
+                write=settings.read_timeout_s,
+                pool=settings.total_timeout_s,
+            ),
+            headers={"User-Agent": settings.user_agent, "Accept": "image/*", "Accept-Encoding": "identity"},
+        )
+        # One client serves every post's URL: never carry one site's cookies into another fetch.
+        self._client.cookies.jar.set_policy(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
+
+    async def fetch(self, url: str) -> FetchResult:
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        deadline = start + self._settings.total_timeout_s
+        try:
+            async with asyncio.timeout_at(deadline):
+                step = await self._with_retries(url, deadline)
+        except TimeoutError:
+            step = _failed("timeout")
+        except Exception:  # a bug here must not take the consumer down with it
+            log.exception("image fetch of %r failed unexpectedly", url)
+            step = _failed("error")
+        elapsed = loop.time() - start
+        if self._observe is not None:
+            self._observe(step.reason or "ok", elapsed)
+        if step.status != "ok":
+            log.debug("image %s: %s (%s) after %.3fs", url, step.status, step.reason, elapsed)
+        return FetchResult(step.status, step.data, step.reason, elapsed, step.url)
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    async def _with_retries(self, url: str, deadline: float) -> _Step:
+        loop = asyncio.get_running_loop()
+        attempt = 0
+        while True:
+            step = await self._follow(url)
+            if step.status != "failed":
+                return step
+            wait = backoff_delay(
+                attempt, base_s=self._settings.backoff_s, cap_s=self._settings.backoff_max_s, rand=self._rand
+            )
+            if not should_retry(step.reason, attempt, self._settings.retries, wait, deadline - loop.time()):
+                return step
+            await asyncio.sleep(wait)
+            attempt += 1
+
+    async def _follow(self, url: str) -> _Step:
+        """One try: the request and its redirects, each hop checked before it is requested."""
+        current: str | httpx.URL = url
+        seen: set[str] = set()
+        for _ in range(self._settings.max_redirects + 1):
+            refused = check_url(current, self._allow)
+            if refused is not None:
+                return _Step("failed" if refused == "invalid_url" else "blocked", refused, url=str(current))
+            hop = current if isinstance(current, httpx.URL) else httpx.URL(current)
+            key = str(hop.copy_with(fragment=None))
+            if key in seen:
+                return _failed("redirect_loop", key)
+            seen.add(key)
+            step = await self._request(hop)
+            if step.redirect is None:
+                return step
+            try:
+                current = hop.join(step.redirect)
+            except httpx.InvalidURL:
+                return _failed("bad_redirect", key)
+        return _failed("too_many_redirects", str(current))
+
+    async def _request(self, url: httpx.URL) -> _Step:
+        """One GET: a redirect to follow, or the outcome. Transport errors become reason codes."""
+        where = str(url)
+        try:
+            async with (
+                self._limits.hold(normalise_host(url.host)),
+                self._client.stream("GET", url) as response,
+            ):
+                if response.status_code in _REDIRECTS:
+                    location = response.headers.get("location")
+                    return _Step("failed", redirect=location) if location else _failed("bad_redirect", where)
+                if response.status_code != 200:
+                    return _failed(f"http_{response.status_code}", where)
+                return await self._read_body(response, where)
+        except BlockedAddress as exc:
+            log.info("image fetch refused: %s", exc)
+            return _Step("blocked", "private_address", url=where)
+        except ResolveError:
+            return _failed("dns", where)
+        except httpx.TimeoutException:
+            return _failed("timeout", where)
+        except httpx.ConnectError:
+            return _failed("connect", where)
+        except (httpx.ReadError, httpx.WriteError):
+            return _failed("read", where)
+        except httpx.ProtocolError:
+            return _failed("protocol", where)
+        except (httpx.InvalidURL, httpx.UnsupportedProtocol):
+            return _failed("invalid_url", where)
+        except httpx.HTTPError:
+            return _failed("http_error", where)
+
+    async def _read_body(self, response: httpx.Response, where: str) -> _Step:
+        limit = self._settings.max_bytes
+        encoding = response.headers.get("content-encoding", "identity").strip().lower()
+        if encoding not in ("", "identity"):  # asked for identity: a compressed body could be a bomb
+            return _failed("content_encoding", where)
+        declared = response.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > limit:
+            return _failed("too_large", where)  # refused before reading a byte
+        body = bytearray()
+        async for chunk in response.aiter_raw():
+            body += chunk
+            if len(body) > limit:
+                return _failed("too_large", where)  # leaving the block drops the connection
+        data = bytes(body)
+        if sniff_image_type(data) is None:
+            return _failed("not_image", where)
+        return _Step("ok", data=data, url=where)
