@@ -1,0 +1,210 @@
+"""The trainer service (`modstream train` without --once): feedback in, durable store, retrain, promote.
+
+    >>> run_service(Settings())                                   # until SIGTERM
+    >>> run_service(settings, max_idle_s=5, stop_after_trainings=1)   # bounded runs for tests
+
+The loop, one batch at a time:
+
+    poll feedback (group kafka.trainer_group_id, auto-commit off)
+      -> ingest: validate, fetch images once, store (one fsync'd transaction)
+      -> dead letters to topics.feedback_dlq, wait for their acks
+      -> commit the batch's offsets (synchronous)     # only now: everything above is durable
+      -> RetrainJob.tick(): harvest a finished training, announce it, maybe start the next
+
+Training runs in a worker thread while this loop keeps polling and storing (see trainer.retrain), so
+the consumer never exceeds max.poll.interval.ms and feedback is never held back by a long training.
+
+SIGTERM/SIGINT: the batch in hand is stored and committed, then the service exits 0. A training still
+running is abandoned; it is recorded as started, so the next start resumes it from its work_dir.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from events.dead_letter import dead_letter_headers
+from events.kafka import ensure_topics
+from events.schemas import ModelUpdate, encode, utc_now
+from events.settings import Settings
+from trainer.dataset import Dataset
+from trainer.ingest import BatchOutcome, FeedbackIngestor, FetchOutcome, commit_positions
+from trainer.kafka_io import EventSink, FeedbackSource
+from trainer.labelset import LabelSetReader
+from trainer.retrain import Outcome, RetrainJob
+from trainer.store import FeedbackStore
+from trainer.triggers import RetrainPolicy, RetrainTrigger
+
+log = logging.getLogger(__name__)
+
+TrainFn = Callable[[Dataset, Path], Outcome]
+
+
+def run_service(
+    settings: Settings,
+    *,
+    max_idle_s: float | None = None,
+    stop_after_trainings: int | None = None,
+    poll_batch: int = 100,
+    poll_timeout_s: float = 0.5,
+    clock: Callable[[], float] = time.time,
+    train: TrainFn | None = None,
+) -> int:
+    """Run until SIGTERM, or until idle `max_idle_s` with no training running, or after
+    `stop_after_trainings` finished trainings. `train` replaces train_and_maybe_promote (tests)."""
+    from model.registry import ModelRegistry
+
+    from fetcher import BackgroundFetcher
+    from model.images import ImageDecodeError, decode_image
+
+    log.info("trainer service starting; settings %s", settings.redacted())
+    if settings.kafka.create_topics:
+        topics = settings.topics
+        ensure_topics(settings.kafka, [topics.feedback, topics.feedback_dlq, topics.model_updates])
+    registry = ModelRegistry(Path(settings.model.registry))
+    labels = LabelSetReader(registry)
+
+    def check_image(data: bytes) -> str | None:
+        try:
+            decode_image(data, size=32)
+        except ImageDecodeError as exc:
+            return exc.reason
+        return None
+
+    def make_update(outcome: Outcome) -> dict[str, Any]:
+        assert outcome.version is not None
+        metrics = {k: float(v) for k, v in outcome.candidate_metrics.items() if isinstance(v, int | float)}
+        update = ModelUpdate(
+            model_version=outcome.version,
+            path=str(registry.path(outcome.version)),
+            metrics=metrics,
+            created_at=utc_now(),
+        )
+        return dict(json.loads(encode(update)))
+
+    store = FeedbackStore.open(Path(settings.trainer.data_dir), now=clock())
+    fetcher = BackgroundFetcher(settings.fetch)
+    sink = EventSink(settings)
+    source = FeedbackSource(settings)
+
+    def fetch_many(urls: Sequence[str]) -> dict[str, FetchOutcome]:
+        futures = {url: fetcher.submit(url) for url in urls}
+        return {url: future.result() for url, future in futures.items()}
+
+    def publish(update: dict[str, Any]) -> None:
+        event = ModelUpdate.model_validate(update)
+        sink.send(settings.topics.model_updates, event.model_version, encode(event))
+        sink.flush()
+
+    policy = RetrainPolicy(settings.trainer.retrain_min_examples, settings.trainer.retrain_interval_s)
+    job = RetrainJob(
+        store,
+        RetrainTrigger(policy, clock),
+        train=train or _default_train(settings, registry),
+        make_update=make_update,
+        publish=publish,
+        label_set=labels.label_set,
+        clock=clock,
+    )
+    ingestor = FeedbackIngestor(
+        store, fetch_many=fetch_many, labels=lambda: labels.label_set()[0], check_image=check_image
+    )
+    try:
+        with _stop_on_signals() as stop:
+            last_activity = time.monotonic()
+            while not stop.is_set():
+                batch = source.poll(max_messages=poll_batch, timeout_s=poll_timeout_s)
+                if batch:
+                    outcome = ingestor.ingest(batch)
+                    _dead_letter(sink, settings.topics.feedback_dlq, outcome)
+                    sink.flush()
+                    source.commit(commit_positions(batch))
+                    _log_batch(len(batch), outcome)
+                    last_activity = time.monotonic()
+                if job.tick():
+                    last_activity = time.monotonic()
+                if stop_after_trainings is not None and job.finished >= stop_after_trainings:
+                    log.info("stopping after %d training(s)", job.finished)
+                    break
+                if max_idle_s is not None and not job.busy and time.monotonic() - last_activity >= max_idle_s:
+                    log.info("idle for %.1fs; stopping", max_idle_s)
+                    break
+            if job.busy:
+                log.warning("stopping during a training; it resumes at the next start")
+    finally:
+        source.close()
+        fetcher.close()
+        sink.close()
+        store.close()
+    log.info("trainer service stopped")
+    return 0
+
+
+def _default_train(settings: Settings, registry: Any) -> TrainFn:
+    def train(dataset: Dataset, work_dir: Path) -> Outcome:
+        from trainer.run import train_and_maybe_promote  # heavy: torch, transformers
+
+        return train_and_maybe_promote(
+            dataset,
+            registry=registry,
+            preset=settings.trainer.preset,
+            work_dir=work_dir,
+            settings=settings.trainer,
+            device=settings.device,
+            progress=False,
+        )
+
+    return train
+
+
+def _dead_letter(sink: EventSink, topic: str, outcome: BatchOutcome) -> None:
+    for letter in outcome.dead_letters:
+        message = letter.message
+        headers = dead_letter_headers(
+            stage=letter.stage,
+            error_type=letter.error_type,
+            message=letter.detail,
+            topic=message.topic() or "",
+            partition=message.partition() or 0,
+            offset=message.offset() or 0,
+        )
+        sink.send(topic, message.key(), message.value(), headers)
+
+
+def _log_batch(n: int, outcome: BatchOutcome) -> None:
+    log.info(
+        "feedback batch of %d: stored %s, images %s, dead-lettered %d",
+        n,
+        dict(outcome.stored),
+        dict(outcome.image_status),
+        len(outcome.dead_letters),
+    )
+
+
+@contextmanager
+def _stop_on_signals() -> Iterator[threading.Event]:
+    """An event set by SIGTERM/SIGINT (only the main thread can install handlers)."""
+    stop = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield stop
+        return
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+
+    def handle(signum: int, _frame: object) -> None:
+        log.info("signal %d: finishing the current batch, then stopping", signum)
+        stop.set()
+
+    for sig in previous:
+        signal.signal(sig, handle)
+    try:
+        yield stop
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
