@@ -19,8 +19,10 @@ exempts that host from the private-address rule only, never from the scheme rule
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -28,6 +30,7 @@ from fetcher.addresses import IPAddress, address_class, literal_ip
 
 SCHEMES = frozenset({"http", "https"})
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+_SCHEME = re.compile(r"^\s*([a-zA-Z][a-zA-Z0-9+.-]*):")
 
 
 def normalise_host(host: str) -> str:
@@ -97,10 +100,10 @@ def check_url(url: str | httpx.URL, allow: AllowList) -> str | None:
     try:
         parsed = url if isinstance(url, httpx.URL) else httpx.URL(url)
     except (httpx.InvalidURL, TypeError, ValueError):
-        return "invalid_url"
+        return _unparseable(str(url), allow)
     if parsed.scheme not in SCHEMES:
         return "scheme"
-    if not parsed.host:
+    if not parsed.host or not 0 < url_port(parsed) < 65536:
         return "invalid_url"
     ip = literal_ip(parsed.host)
     if ip is not None:
@@ -113,3 +116,19 @@ def check_address(ip: IPAddress, host: str, port: int, allow: AllowList) -> str 
     if address_class(ip) is None or allow.allows(host, port):
         return None
     return "private_address"
+
+
+def _unparseable(url: str, allow: AllowList) -> str:
+    """httpx cannot fetch it anyway; still name a refused scheme or address as what it is."""
+    scheme = _SCHEME.match(url)
+    if scheme is None or scheme.group(1).lower() not in SCHEMES:
+        return "scheme"
+    try:
+        parts = urlsplit(url)
+        host, port = parts.hostname or "", parts.port or _DEFAULT_PORTS[scheme.group(1).lower()]
+    except ValueError:
+        return "invalid_url"
+    ip = literal_ip(host)
+    if ip is not None and check_address(ip, host, port, allow):
+        return "private_address"
+    return "invalid_url"
