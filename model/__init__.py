@@ -1,0 +1,15 @@
+"""The multimodal fusion classifier shared by the consumer and the trainer.
+
+Modules, one concept each:
+
+- `labels`      the label set and multi-hot helpers
+- `config`      `ModelConfig` and the `tiny` / `minilm` / `base` presets
+- `preprocess`  image decoding (hardened), tokenisation, collation into a `ModelBatch`
+- `network`     `FusionClassifier`: image tower + text tower + head, one sigmoid logit per label
+- `checkpoint`  save/load a checkpoint directory (safetensors + JSON, never a pickle)
+- `registry`    a directory of versions with an atomically replaced CURRENT pointer
+- `predictor`   a loaded model that scores posts: per-label scores, top-3, flagged
+- `synthetic`   a small synthetic multimodal data set whose labels need both modalities
+
+Nothing heavy happens at import time.
+"""

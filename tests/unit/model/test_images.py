@@ -1,0 +1,133 @@
+"""Image decoding: every kind a post carries decodes to (3, 224, 224); hostile input is refused fast."""
+
+from __future__ import annotations
+
+import time
+import tracemalloc
+from collections.abc import Callable
+
+import pytest
+import torch
+
+from model.images import IMAGENET_MEAN, IMAGENET_STD, ImageDecodeError, decode_image
+from tests.unit.model import imagekit as kit
+
+
+def rgb_at(tensor: torch.Tensor, y: int, x: int) -> tuple[float, float, float]:
+    """Un-normalised 0..255 colour of one pixel of a decoded tensor."""
+    mean = torch.tensor(IMAGENET_MEAN)
+    std = torch.tensor(IMAGENET_STD)
+    pixel = tensor[:, y, x] * std + mean
+    r, g, b = (pixel * 255).tolist()
+    return r, g, b
+
+
+KINDS: dict[str, Callable[[], bytes]] = {
+    "jpeg": kit.jpeg_rgb,
+    "jpeg_exif_rotated": kit.jpeg_exif_rotated,
+    "jpeg_cmyk": kit.jpeg_cmyk,
+    "jpeg_grayscale": kit.jpeg_grayscale,
+    "png_rgba": kit.png_rgba_transparent,
+    "png_palette": kit.png_palette,
+    "png_palette_transparent": kit.png_palette_transparent,
+    "png_16bit": kit.png_16bit_gray,
+    "png_grayscale": kit.png_grayscale,
+    "png_la": kit.png_la,
+    "gif_animated": kit.gif_animated,
+    "webp_animated": kit.webp_animated,
+    "bmp": kit.bmp,
+    "tiff": kit.tiff,
+}
+
+
+@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_every_kind_decodes_to_a_normalised_224_square(kind: str) -> None:
+    tensor = decode_image(KINDS[kind]())
+    assert tensor.shape == (3, 224, 224)
+    assert tensor.dtype == torch.float32
+    assert torch.isfinite(tensor).all()
+
+
+def test_non_square_is_center_cropped_at_any_size() -> None:
+    assert decode_image(kit.noisy_jpeg((1000, 300)), size=96).shape == (3, 96, 96)
+
+
+@pytest.mark.parametrize(
+    ("kind", "expected"),
+    [
+        ("jpeg_cmyk", (235, 25, 25)),  # CMYK (0, 230, 230, 20) is red; a raw channel copy is not
+        ("png_rgba", (255, 255, 255)),  # transparent black composited on white
+        ("png_la", (255, 255, 255)),
+        ("png_palette_transparent", (255, 255, 255)),
+        ("png_palette", kit.BLUE),
+        ("png_16bit", (128, 128, 128)),  # 128 * 257 scaled to 128, not clipped to 255
+        ("png_grayscale", (30, 30, 30)),
+        ("gif_animated", kit.RED),  # the first frame, not the last
+        ("webp_animated", kit.RED),
+        ("tiff", kit.RED),
+    ],
+)
+def test_colours_survive_mode_conversion(kind: str, expected: tuple[int, int, int]) -> None:
+    got = rgb_at(decode_image(KINDS[kind]()), 112, 112)
+    assert all(abs(g - e) <= 12 for g, e in zip(got, expected, strict=True)), (got, expected)
+
+
+def test_exif_orientation_is_applied() -> None:
+    tensor = decode_image(kit.jpeg_exif_rotated())
+    top, bottom = rgb_at(tensor, 20, 112), rgb_at(tensor, 203, 112)
+    assert top[0] > 150 and top[2] < 80, top  # red on top once rotated upright
+    assert bottom[2] > 150 and bottom[0] < 80, bottom
+
+
+@pytest.mark.parametrize(
+    ("make", "reason"),
+    [
+        (lambda: b"", "not_image"),
+        (lambda: b"<!doctype html><html><body>Not Found</body></html>", "not_image"),
+        (lambda: b"just some text, definitely not pixels\n" * 20, "not_image"),
+        (lambda: b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\n", "not_image"),  # EPS never opened
+        (kit.png_corrupt_data, "undecodable"),
+        (lambda: kit.noisy_jpeg()[: len(kit.noisy_jpeg()) // 2], "truncated"),
+        (lambda: kit.noisy_png()[: len(kit.noisy_png()) // 2], "truncated"),
+        (lambda: kit.png_claiming(50_000, 50_000), "bomb"),  # Pillow's own limit, made typed
+        (lambda: kit.png_claiming(9_000, 9_000), "bomb"),  # 81 M pixels: our limit, below Pillow's
+    ],
+    ids=["empty", "html", "text", "eps", "corrupt_png", "truncated_jpeg", "truncated_png", "bomb", "bomb81m"],
+)
+def test_bad_input_raises_the_typed_error_quickly(make: Callable[[], bytes], reason: str) -> None:
+    data = make()
+    started = time.perf_counter()
+    with pytest.raises(ImageDecodeError) as caught:
+        decode_image(data)
+    assert caught.value.reason == reason, caught.value
+    assert time.perf_counter() - started < 1.0
+
+
+def test_oversized_bytes_are_refused_before_opening() -> None:
+    with pytest.raises(ImageDecodeError) as caught:
+        decode_image(kit.jpeg_rgb(), max_bytes=1000)
+    assert caught.value.reason == "too_large"
+
+
+def test_pixel_limit_is_configurable() -> None:
+    with pytest.raises(ImageDecodeError) as caught:
+        decode_image(kit.jpeg_rgb(), max_pixels=640 * 480 - 1)
+    assert caught.value.reason == "bomb"
+    assert decode_image(kit.jpeg_rgb(), max_pixels=640 * 480).shape == (3, 224, 224)
+
+
+def test_50k_by_50k_png_header_is_refused_without_allocating_it() -> None:
+    data = kit.png_claiming(50_000, 50_000)
+    assert len(data) < 400
+    tracemalloc.start()
+    started = time.perf_counter()
+    try:
+        with pytest.raises(ImageDecodeError) as caught:
+            decode_image(data, max_pixels=10**12)  # even with our own limit lifted, Pillow's stays typed
+        elapsed = time.perf_counter() - started
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert caught.value.reason == "bomb"
+    assert elapsed < 1.0
+    assert peak < 5 * 1024 * 1024  # 7.5 GB of pixels were never asked for
