@@ -64,7 +64,9 @@ class ImageServer:
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler_class(self))
         self._httpd.daemon_threads = True
         self.port: int = int(self._httpd.server_address[1])
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name="image-server", daemon=True)
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, args=(0.05,), name="image-server", daemon=True
+        )
         self._thread.start()
 
     # -- addresses ---------------------------------------------------------------------------------
