@@ -118,7 +118,7 @@ MAX_RETRIES = 3
 def action_for(error: BaseException) -> Action:
     """What to do about `error`. Anything not in the tree is a bug: STOP rather than guess."""
     for klass in type(error).__mro__:
-        action = ACTIONS.get(klass)  # type: ignore[call-overload]
+        action = ACTIONS.get(klass)
         if action is not None:
             return action
     return Action.STOP

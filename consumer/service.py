@@ -1,0 +1,330 @@
+"""`modstream consume`: the poll loop, and the assembly of every part around it.
+
+The poll loop is the only thread that touches the Kafka consumer and the offset ledger:
+
+    consume() ─► decode ─bad─► dead letter
+                  │
+                  ├─► cache lookup (one batched call) ─hit─► publish cached result
+                  ├─► image fetch on the background fetcher ─┐
+                  └──────────────────────────────────────────┴─► PrepWorker ─► ModelWorker ─► Outlet
+    delivery reports ─► Completion queue ─► ledger.done ─► commit the watermark every commit_interval_s
+
+Backpressure: above `max_in_flight` posts taken and not acknowledged, every assigned partition is paused
+and the loop keeps polling (heartbeats, rebalances, max.poll.interval.ms); below `resume_below` x that,
+they resume. Stop (SIGTERM, --max-messages, --idle-exit): take nothing more, drain in-flight posts until
+`drain_grace_s`, flush the producer, commit, close.
+
+    >>> service = ConsumerService(Settings(), max_messages=1000)
+    >>> exit_code = service.run()
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Any
+
+from consumer.errors import MAX_RETRIES, Action, DeliveryFailed, FatalError, InvalidPost, Where, action_for
+from consumer.ledger import OffsetLedger, TopicPartition
+from consumer.metrics import ConsumerMetrics
+from consumer.outlet import Completion
+from consumer.routing import Job, from_cache
+from events.schemas import InvalidEvent, decode_post
+from events.settings import Settings
+
+log = logging.getLogger(__name__)
+
+# A revoked partition waits at most this long for its in-flight posts before they are abandoned.
+_REVOKE_DRAIN_S = 10.0
+
+
+@dataclass
+class _FailedFetch:
+    status: str
+    data: bytes | None
+    reason: str | None
+
+
+class ConsumerService:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        max_messages: int | None = None,
+        idle_exit_s: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.settings = settings
+        self.max_messages = max_messages
+        self.idle_exit_s = idle_exit_s
+        self.clock = clock
+        self.metrics = ConsumerMetrics()
+        self.ledger = OffsetLedger()
+        self.health_port: int | None = None
+        self.exit_code = 0
+        self._stop = threading.Event()
+        self._subscribed = False
+        self._paused = False
+        self._assignment_changed = False
+        self._last_loop = clock()
+        self._last_activity = clock()
+        self._taken = 0
+        self._parts: Any = None  # the assembled components, set in run()
+
+    # -- control ----------------------------------------------------------------------------------------
+
+    def stop(self, reason: str = "requested") -> None:
+        """Stop taking posts and drain (signal-safe: only sets a flag)."""
+        if not self._stop.is_set():
+            log.info("stopping: %s", reason)
+        self._stop.set()
+
+    def ready(self) -> bool:
+        return self._subscribed and not self._stop.is_set() and self._parts is not None
+
+    def alive(self) -> bool:
+        return self.clock() - self._last_loop < max(60.0, 2 * self.settings.consumer.drain_grace_s)
+
+    # -- run --------------------------------------------------------------------------------------------
+
+    def run(self) -> int:
+        from consumer.assembly import assemble
+
+        s = self.settings
+        log.info("settings %s", json.dumps(s.redacted(), sort_keys=True))
+        parts = assemble(self)
+        self._parts = parts
+        try:
+            if not self._wait_for_model():
+                return self.exit_code
+            parts.start_workers()
+            parts.source.subscribe()
+            self._subscribed = True
+            self._loop()
+        except FatalError as exc:
+            log.error("fatal: %s", exc)
+            self.exit_code = 1
+        finally:
+            self._shutdown()
+        log.info("consumer stopped (exit %d, %d posts taken)", self.exit_code, self._taken)
+        return self.exit_code
+
+    def _wait_for_model(self) -> bool:
+        """Not ready and not consuming until a model version serves."""
+        manager = self._parts.manager
+        waited = self.clock()
+        while manager.current is None:
+            if self._stop.wait(0.2):
+                return False
+            if self.clock() - waited > 30 and int(self.clock() - waited) % 30 == 0:
+                log.info("waiting for a model version in %s", self.settings.model.registry)
+            self._last_loop = self.clock()
+        return True
+
+    def _loop(self) -> None:
+        c = self.settings.consumer
+        next_commit = self.clock() + c.commit_interval_s
+        drain_deadline: float | None = None
+        self._last_activity = self.clock()
+        while True:
+            now = self.clock()
+            self._last_loop = now
+            if self.max_messages is not None and self._taken >= self.max_messages:
+                self.stop(f"--max-messages {self.max_messages} reached")
+            if (
+                self.idle_exit_s is not None
+                and self.ledger.in_flight() == 0
+                and now - self._last_activity >= self.idle_exit_s
+            ):
+                self.stop(f"idle for {self.idle_exit_s}s")
+            if self._stop.is_set():
+                if drain_deadline is None:
+                    drain_deadline = now + c.drain_grace_s
+                    self._backpressure()
+                if self.ledger.in_flight() == 0 or now >= drain_deadline:
+                    return
+            want = c.poll_batch
+            if self.max_messages is not None:
+                want = min(want, self.max_messages - self._taken)
+            records = self._parts.source.consume(max(want, 1), c.poll_timeout_s)
+            if records and not self._stop.is_set():
+                self._intake(records[: max(want, 0)])
+            self._parts.sink.poll(0)
+            self._handle_completions()
+            self._backpressure()
+            if now >= next_commit:
+                next_commit = now + c.commit_interval_s
+                self._commit()
+                self._observe_lag()
+
+    # -- intake -----------------------------------------------------------------------------------------
+
+    def _intake(self, records: list[Any]) -> None:
+        parts = self._parts
+        now = self.clock()
+        self._last_activity = now
+        jobs: list[Job] = []
+        for rec in records:
+            self.ledger.take((rec.topic, rec.partition), rec.offset)
+            self._taken += 1
+            self.metrics.consumed.inc()
+            job = Job(Where(rec.topic, rec.partition, rec.offset), rec.key, rec.value, now, rec.timestamp_s)
+            try:
+                job.post = decode_post(rec.value)
+            except InvalidEvent as exc:
+                parts.outlet.dead_letter(job, InvalidPost(exc.reason, exc.detail, where=job.where))
+                continue
+            job.where = replace(job.where, post_id=job.post.post_id)
+            jobs.append(job)
+        self.metrics.in_flight.set(self.ledger.in_flight())
+        for job, cached in zip(jobs, self._lookup(jobs), strict=True):
+            result = from_cache(cached, job.where.post_id or "", datetime.now(UTC)) if cached else None
+            if result is not None:
+                parts.outlet.publish(job, result)
+            elif job.post is not None and job.post.image_url is not None:
+                future = parts.fetcher.submit(job.post.image_url)
+                future.add_done_callback(lambda f, job=job: self._fetched(job, f))
+            else:
+                parts.prep.inbox.put(job)
+
+    def _lookup(self, jobs: list[Job]) -> list[bytes | None]:
+        parts = self._parts
+        if parts.cache is None or not jobs:
+            return [None] * len(jobs)
+        version = parts.manager.current.version
+        for job in jobs:
+            assert job.post is not None
+            job.cache_key = parts.cache_key(
+                self.settings.redis.key_prefix, version, job.post.text, job.post.image_url
+            )
+        values = list(parts.cache.get_many([job.cache_key for job in jobs]))
+        if len(values) != len(jobs):
+            values = [None] * len(jobs)
+        hits = sum(v is not None for v in values)
+        self.metrics.cache.labels(outcome="hit").inc(hits)
+        self.metrics.cache.labels(outcome="miss").inc(len(jobs) - hits)
+        return values
+
+    def _fetched(self, job: Job, future: Future[Any]) -> None:
+        try:
+            job.fetch = future.result()
+        except Exception as exc:  # cancelled at shutdown, or a fetcher bug: the image failed
+            job.fetch = _FailedFetch("failed", None, type(exc).__name__)
+        self._parts.prep.inbox.put(job)
+
+    # -- completions, commits, backpressure -------------------------------------------------------------
+
+    def _handle_completions(self) -> None:
+        completions = self._parts.outlet.completions
+        while True:
+            try:
+                done: Completion = completions.get_nowait()
+            except queue.Empty:
+                break
+            if done.error is not None:
+                self._delivery_failed(done)
+                continue
+            where = done.job.where
+            if not self.ledger.done((where.topic, where.partition), where.offset):
+                continue  # its partition was revoked or lost meanwhile
+            if done.stage is not None:
+                self.metrics.dead_letters.labels(stage=done.stage, reason=done.reason or "").inc()
+            else:
+                self.metrics.published.labels(cached=str(done.cached).lower()).inc()
+            if done.job.timestamp_s is not None:
+                self.metrics.end_to_end.observe(max(0.0, time.time() - done.job.timestamp_s))
+        self.metrics.in_flight.set(self.ledger.in_flight())
+
+    def _delivery_failed(self, done: Completion) -> None:
+        error = DeliveryFailed("delivery", done.error or "", where=done.job.where)
+        if action_for(error) is Action.RETRY and done.attempts <= MAX_RETRIES:
+            log.warning("%s; publishing again (attempt %d)", error, done.attempts + 1)
+            self.metrics.delivery_retries.inc()
+            self._parts.outlet.resend(done)
+            return
+        log.error("%s; giving up: stopping without committing past it", error)
+        self.exit_code = 1
+        self.stop("delivery failed")
+
+    def _commit(self, offsets: dict[TopicPartition, int] | None = None) -> None:
+        offsets = self.ledger.committable() if offsets is None else offsets
+        if not offsets:
+            return
+        if self._parts.source.commit(offsets):
+            self.ledger.mark_committed(offsets)
+            self.metrics.commits.labels(outcome="ok").inc()
+        else:
+            self.metrics.commits.labels(outcome="failed").inc()
+
+    def _backpressure(self) -> None:
+        c = self.settings.consumer
+        in_flight = self.ledger.in_flight()
+        source = self._parts.source
+        if self._stop.is_set() or in_flight > c.max_in_flight:
+            if not self._paused or self._assignment_changed:
+                source.pause(source.assignment())
+                self._paused = True
+        elif self._paused and in_flight < c.resume_below * c.max_in_flight:
+            source.resume(source.assignment())
+            self._paused = False
+        self._assignment_changed = False
+        self.metrics.paused_partitions.set(len(source.assignment()) if self._paused else 0)
+
+    def _observe_lag(self) -> None:
+        for (topic, partition), lag in self._parts.source.lag(self._parts.source.assignment()).items():
+            self.metrics.lag.labels(topic=topic, partition=str(partition)).set(lag)
+
+    # -- rebalance callbacks (run on the poll thread, inside consume) -----------------------------------
+
+    def on_assign(self, tps: list[TopicPartition]) -> None:
+        log.info("assigned %s", tps)
+        self._assignment_changed = True
+        self._last_activity = self.clock()
+
+    def on_revoke(self, tps: list[TopicPartition]) -> None:
+        """Drain the revoked partitions' posts (bounded), commit their watermark, forget them."""
+        log.info("revoked %s", tps)
+        deadline = self.clock() + min(_REVOKE_DRAIN_S, self.settings.consumer.drain_grace_s)
+        while any(self.ledger.in_flight(tp) for tp in tps) and self.clock() < deadline:
+            self._parts.sink.poll(0.05)
+            self._handle_completions()
+        offsets = {tp: mark for tp in tps if (mark := self.ledger.revoke(tp)) is not None}
+        self._commit(offsets)
+        self._forget(tps)
+
+    def on_lost(self, tps: list[TopicPartition]) -> None:
+        log.warning("lost %s: their in-flight posts are abandoned, nothing committed", tps)
+        for tp in tps:
+            self.ledger.lose(tp)
+        self._forget(tps)
+
+    def _forget(self, tps: list[TopicPartition]) -> None:
+        self._assignment_changed = True
+        for topic, partition in tps:
+            with contextlib.suppress(KeyError):
+                self.metrics.lag.remove(topic, str(partition))
+
+    # -- shutdown ---------------------------------------------------------------------------------------
+
+    def _shutdown(self) -> None:
+        parts = self._parts
+        if parts is None:
+            return
+        self._subscribed = False
+        grace = self.settings.consumer.drain_grace_s
+        parts.stop_workers(timeout_s=min(grace, 10.0))
+        remaining = parts.sink.flush(min(grace, 10.0))
+        if remaining:
+            log.warning("%d outputs not acknowledged at exit: their offsets stay uncommitted", remaining)
+        self._handle_completions()
+        if parts.source_started:
+            self._commit()
+        parts.close()
