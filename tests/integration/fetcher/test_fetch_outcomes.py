@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 import pytest
@@ -184,3 +185,19 @@ def test_background_fetcher_serves_synchronous_callers(server: ImageServer, fetc
     assert results[0].data == body
     with pytest.raises(RuntimeError):
         fetcher.submit(server.url("/bg.jpg"))
+
+
+def test_background_fetcher_close_cancels_pending_fetches(
+    server: ImageServer, fetch_settings: Settings
+) -> None:
+    server.add_hang("/hang")
+    fetcher = BackgroundFetcher(fetch_settings(read_timeout_s=30, total_timeout_s=30))
+    future = fetcher.submit(server.url("/hang"))
+    deadline = time.monotonic() + 5
+    while not server.requests and time.monotonic() < deadline:  # arrives in milliseconds
+        time.sleep(0.01)
+    assert server.requests == ["/hang"]
+    started = time.monotonic()
+    fetcher.close()
+    assert time.monotonic() - started < 5
+    assert future.cancelled()
