@@ -109,7 +109,10 @@ class ImageFetcher:
             step = _failed("error")
         elapsed = loop.time() - start
         if self._observe is not None:
-            self._observe(step.reason or "ok", elapsed)
+            try:
+                self._observe(step.reason or "ok", elapsed)
+            except Exception:  # a metrics hook must not turn a fetch into a crash
+                log.exception("fetch observer failed")
         if step.status != "ok":
             log.debug("image %s: %s (%s) after %.3fs", url, step.status, step.reason, elapsed)
         return FetchResult(step.status, step.data, step.reason, elapsed, step.url)

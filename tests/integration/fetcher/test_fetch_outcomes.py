@@ -201,3 +201,12 @@ def test_background_fetcher_close_cancels_pending_fetches(
     fetcher.close()
     assert time.monotonic() - started < 5
     assert future.cancelled()
+
+
+def test_a_failing_observer_does_not_break_the_fetch(server: ImageServer, fetch_settings: Settings) -> None:
+    server.add_bytes("/ok.png", make_png(), "image/png")
+
+    def broken(outcome: str, seconds: float) -> None:
+        raise RuntimeError("metrics backend down")
+
+    assert fetch_one(fetch_settings(), server.url("/ok.png"), observe=broken).status == "ok"
