@@ -32,7 +32,13 @@ class FeedbackSource:
     def __init__(self, settings: Settings) -> None:
         conf = consumer_config(settings.kafka, group_id=settings.kafka.trainer_group_id)
         self._consumer = Consumer(conf)
-        self._consumer.subscribe([settings.topics.feedback])
+        self.assigned = False  # partitions were assigned at least once (the group join is done)
+        self._consumer.subscribe([settings.topics.feedback], on_assign=self._on_assign)
+
+    def _on_assign(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        if partitions:
+            self.assigned = True
+        log.info("feedback partitions assigned: %s", [p.partition for p in partitions])
 
     def poll(self, *, max_messages: int, timeout_s: float) -> list[Message]:
         messages = self._consumer.consume(num_messages=max_messages, timeout=timeout_s)

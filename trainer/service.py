@@ -25,7 +25,7 @@ import logging
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -55,10 +55,11 @@ def run_service(
     poll_batch: int = 100,
     poll_timeout_s: float = 0.5,
     clock: Callable[[], float] = time.time,
-    train: TrainFn | None = None,
+    train_options: Mapping[str, Any] | None = None,
 ) -> int:
     """Run until SIGTERM, or until idle `max_idle_s` with no training running, or after
-    `stop_after_trainings` finished trainings. `train` replaces train_and_maybe_promote (tests)."""
+    `stop_after_trainings` finished trainings. `train_options` go to train_and_maybe_promote
+    (e.g. `epochs`, or an `on_epoch_end` hook)."""
     from model.registry import ModelRegistry
 
     from fetcher import BackgroundFetcher
@@ -107,7 +108,7 @@ def run_service(
     job = RetrainJob(
         store,
         RetrainTrigger(policy, clock),
-        train=train or _default_train(settings, registry),
+        train=_default_train(settings, registry, dict(train_options or {})),
         make_update=make_update,
         publish=publish,
         label_set=labels.label_set,
@@ -118,7 +119,7 @@ def run_service(
     )
     try:
         with _stop_on_signals() as stop:
-            last_activity = time.monotonic()
+            last_activity, joined = time.monotonic(), False
             while not stop.is_set():
                 batch = source.poll(max_messages=poll_batch, timeout_s=poll_timeout_s)
                 if batch:
@@ -128,12 +129,13 @@ def run_service(
                     source.commit(commit_positions(batch))
                     _log_batch(len(batch), outcome)
                     last_activity = time.monotonic()
-                if job.tick():
-                    last_activity = time.monotonic()
+                if job.tick() or (source.assigned and not joined):  # idle counts from the group join
+                    last_activity, joined = time.monotonic(), source.assigned
                 if stop_after_trainings is not None and job.finished >= stop_after_trainings:
                     log.info("stopping after %d training(s)", job.finished)
                     break
-                if max_idle_s is not None and not job.busy and time.monotonic() - last_activity >= max_idle_s:
+                idle_s = time.monotonic() - last_activity
+                if max_idle_s is not None and joined and not job.busy and idle_s >= max_idle_s:
                     log.info("idle for %.1fs; stopping", max_idle_s)
                     break
             if job.busy:
@@ -147,7 +149,7 @@ def run_service(
     return 0
 
 
-def _default_train(settings: Settings, registry: Any) -> TrainFn:
+def _default_train(settings: Settings, registry: Any, options: dict[str, Any]) -> TrainFn:
     def train(dataset: Dataset, work_dir: Path) -> Outcome:
         from trainer.run import train_and_maybe_promote  # heavy: torch, transformers
 
@@ -159,6 +161,7 @@ def _default_train(settings: Settings, registry: Any) -> TrainFn:
             settings=settings.trainer,
             device=settings.device,
             progress=False,
+            **options,
         )
 
     return train

@@ -14,7 +14,7 @@ from events.settings import Settings
 from model.labels import DEFAULT_LABELS
 from tests.image_server import ImageServer, make_png
 from tests.integration.trainer_service.conftest import (
-    committed_vs_end,
+    committed_total,
     create_topics,
     feedback,
     produce,
@@ -92,7 +92,7 @@ def test_feedback_is_stored_dead_lettered_trained_promoted_and_announced(
     assert update.metrics, "the event carries the candidate's metrics"
 
     # offsets committed up to the end; the training state says everything was trained on
-    assert committed_vs_end(settings) == (len(valid) + len(invalid),) * 2
+    assert committed_total(settings) == len(valid) + len(invalid)
     runs = list((Path(settings.trainer.data_dir) / "training").iterdir())
     assert len(runs) == 1
     snapshot = json.loads((runs[0] / "dataset.json").read_text())
