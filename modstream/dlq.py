@@ -1,0 +1,212 @@
+"""`modstream dlq show|replay`: inspect dead letters, and re-publish them once the cause is fixed.
+
+    modstream dlq show                                    # one line per dead letter: where, stage, why
+    modstream dlq replay --filter-stage fetch --dry-run   # what would be replayed
+    modstream dlq replay --filter-error-type timeout      # re-publish those to their source topic
+    modstream dlq replay --since-offset 0:120,1:98        # only from these offsets on (per partition)
+
+A dead letter's value is the original message, unchanged, and its `modstream.*` headers say where
+it came from (events/dead_letter.py). Replay sends the original key and value back to the source
+topic named in the headers (or --to-topic), adding a `modstream.replayed_from` header. It reads the
+dead-letter topic up to its end as of the start, so the run ends even while new dead letters arrive,
+and prints the offsets to pass as --since-offset next time. Nothing is deleted from the DLQ.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from events.settings import Settings
+
+REPLAYED_FROM_HEADER = "modstream.replayed_from"
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    meta: dict[str, str]  # the modstream.* headers, prefix stripped
+
+    @property
+    def stage(self) -> str:
+        return self.meta.get("stage", "?")
+
+    @property
+    def error_type(self) -> str:
+        return self.meta.get("error.type", "?")
+
+
+@dataclass(frozen=True)
+class Filter:
+    stage: str | None = None
+    error_type: str | None = None
+
+    def accepts(self, letter: DeadLetter) -> bool:
+        return (self.stage is None or letter.stage == self.stage) and (
+            self.error_type is None or letter.error_type == self.error_type
+        )
+
+
+def parse_since(text: str | None) -> dict[int, int] | int | None:
+    """`120` = offset 120 of every partition; `0:120,1:98` = per partition (others from the start)."""
+    if not text:
+        return None
+    if ":" not in text:
+        return int(text)
+    out = {}
+    for part in text.split(","):
+        partition, _, offset = part.partition(":")
+        out[int(partition)] = int(offset)
+    return out
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+    for name, help_text in (("show", "list dead letters"), ("replay", "re-publish dead letters")):
+        action = sub.add_parser(name, help=help_text, description=help_text)
+        action.add_argument(
+            "--topic", default=None, help="dead-letter topic (default: MODSTREAM_TOPICS__DLQ)"
+        )
+        action.add_argument(
+            "--filter-stage", default=None, metavar="S", help="only this stage (decode, fetch, ...)"
+        )
+        action.add_argument("--filter-error-type", default=None, metavar="T", help="only this error type")
+        action.add_argument(
+            "--since-offset", default=None, metavar="O|P:O,...", help="start at this offset (per partition)"
+        )
+        if name == "replay":
+            action.add_argument("--to-topic", default=None, help="publish here instead of the source topic")
+            action.add_argument(
+                "--dry-run", action="store_true", help="list what would be replayed, send nothing"
+            )
+
+
+def read_dead_letters(settings: Settings, topic: str, since: str | None) -> Iterator[DeadLetter]:
+    """Every dead letter from `since` up to the end of the topic as of now."""
+    from events.dead_letter import parse_dead_letter_headers
+    from modstream.topic_reader import TopicReader
+
+    with TopicReader(settings.kafka, topic, start="beginning", since=parse_since(since)) as reader:
+        for msg in reader.messages(until_end=True):
+            yield DeadLetter(
+                partition=msg.partition() or 0,
+                offset=msg.offset() or 0,
+                key=msg.key(),
+                value=msg.value(),
+                meta=parse_dead_letter_headers(_header_pairs(msg.headers())),
+            )
+
+
+def _header_pairs(
+    headers: dict[str, str | bytes | None] | list[tuple[str, str | bytes | None]] | None,
+) -> list[tuple[str, bytes | None]]:
+    items = list(headers.items()) if isinstance(headers, dict) else (headers or [])
+    return [(k, v.encode() if isinstance(v, str) else v) for k, v in items]
+
+
+@dataclass
+class ReplayReport:
+    replayed: int = 0
+    skipped: int = 0
+    failed: int = 0
+    next_since: dict[int, int] | None = None
+
+
+def replay(
+    settings: Settings, letters: Iterable[DeadLetter], keep: Filter, *, to_topic: str | None, dry_run: bool
+) -> ReplayReport:
+    from confluent_kafka import KafkaError, Message, Producer
+
+    from events.kafka import producer_config
+
+    report = ReplayReport(next_since={})
+    producer = None if dry_run else Producer(producer_config(settings.kafka))
+
+    def on_delivery(err: KafkaError | None, _msg: Message) -> None:
+        if err is None:
+            report.replayed += 1
+        else:
+            report.failed += 1
+            print(f"replay failed: {err}", file=sys.stderr)
+
+    for letter in letters:
+        assert report.next_since is not None
+        report.next_since[letter.partition] = letter.offset + 1
+        if not keep.accepts(letter):
+            report.skipped += 1
+            continue
+        target = to_topic or letter.meta.get("source.topic") or settings.topics.posts
+        print(
+            f"{'would replay' if dry_run else 'replay'} {letter.partition}:{letter.offset} -> {target} "
+            f"[{letter.stage}/{letter.error_type}]"
+        )
+        if producer is None:
+            report.replayed += 1
+            continue
+        origin = f"{settings.topics.dlq}:{letter.partition}:{letter.offset}".encode()
+        producer.produce(
+            target,
+            value=letter.value,
+            key=letter.key,
+            headers=[(REPLAYED_FROM_HEADER, origin)],
+            on_delivery=on_delivery,
+        )
+        producer.poll(0)
+    if producer is not None:
+        left = producer.flush(60)
+        report.failed += left
+    return report
+
+
+def _show(settings: Settings, letters: Iterable[DeadLetter], keep: Filter) -> int:
+    shown = 0
+    for letter in letters:
+        if not keep.accepts(letter):
+            continue
+        source = (
+            f"{letter.meta.get('source.topic', '?')}:{letter.meta.get('source.partition', '?')}:"
+            f"{letter.meta.get('source.offset', '?')}"
+        )
+        message = letter.meta.get("error.message", "")[:120]
+        key = (letter.key or b"").decode("utf-8", "replace")
+        print(
+            f"{letter.partition}:{letter.offset}  {letter.stage}/{letter.error_type}  key={key}  "
+            f"from {source}  {message}"
+        )
+        shown += 1
+    print(f"{shown} dead letters", file=sys.stderr)
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    from events.settings import Settings
+
+    settings = Settings()
+    topic = args.topic or settings.topics.dlq
+    keep = Filter(stage=args.filter_stage, error_type=args.filter_error_type)
+    try:
+        parse_since(args.since_offset)
+    except ValueError:
+        print(f"dlq: --since-offset must be OFFSET or P:O,P:O, not {args.since_offset!r}", file=sys.stderr)
+        return 2
+    try:
+        letters = read_dead_letters(settings, topic, args.since_offset)
+        if args.action == "show":
+            return _show(settings, letters, keep)
+        report = replay(settings, letters, keep, to_topic=args.to_topic, dry_run=args.dry_run)
+    except LookupError as exc:
+        print(f"dlq: {exc}", file=sys.stderr)
+        return 1
+    verb = "would replay" if args.dry_run else "replayed"
+    print(f"{verb} {report.replayed}, skipped {report.skipped} by filter, failed {report.failed}")
+    if report.next_since:
+        since = ",".join(f"{p}:{o}" for p, o in sorted(report.next_since.items()))
+        print(f"next time: --since-offset {since}")
+    return 1 if report.failed else 0
