@@ -1,0 +1,90 @@
+"""Prometheus and Grafana provisioning: scrape targets match the services, panels query real metrics."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from consumer.metrics import ConsumerMetrics
+
+ROOT = Path(__file__).resolve().parents[3]
+DASHBOARD = ROOT / "deploy" / "grafana" / "dashboards" / "modstream.json"
+METRIC = re.compile(r"\bmodstream_[a-z_]+")
+
+
+@pytest.fixture(scope="module")
+def dashboard() -> dict[str, Any]:
+    return json.loads(DASHBOARD.read_text(encoding="utf-8"))
+
+
+def exposed_series() -> set[str]:
+    """Every series name the consumer exposes (counters as *_total, histograms as _bucket/_sum/_count)."""
+    metrics = ConsumerMetrics()
+    names = set()
+    for family in metrics.registry.collect():
+        names.add(family.name)
+        names |= {sample.name for sample in family.samples}
+    # Histograms and labelled metrics without observations have no samples yet: derive their series.
+    for family in metrics.registry.collect():
+        if family.type == "histogram":
+            names |= {f"{family.name}_{suffix}" for suffix in ("bucket", "sum", "count")}
+        if family.type == "counter":
+            names.add(f"{family.name}_total")
+    return names
+
+
+def test_every_panel_queries_metrics_the_consumer_exposes(dashboard: dict[str, Any]) -> None:
+    exposed = exposed_series()
+    used = {m for panel in dashboard["panels"] for t in panel["targets"] for m in METRIC.findall(t["expr"])}
+    assert used, "the dashboard queries nothing"
+    assert used <= exposed, f"unknown metrics: {sorted(used - exposed)}"
+
+
+@pytest.mark.parametrize(
+    ("topic", "metric"),
+    [
+        ("throughput", "modstream_consumed_total"),
+        ("latency", "modstream_end_to_end_seconds_bucket"),
+        ("batch size", "modstream_batch_size_"),
+        ("cache hit", "modstream_cache_lookups_total"),
+        ("lag", "modstream_lag"),
+        ("dead-letter", "modstream_dead_letters_total"),
+        ("model version", "modstream_model_version"),
+    ],
+)
+def test_the_promised_panels_exist(dashboard: dict[str, Any], topic: str, metric: str) -> None:
+    panels = [p for p in dashboard["panels"] if topic in p["title"].lower()]
+    assert panels, f"no panel about {topic}"
+    assert any(metric in t["expr"] for p in panels for t in p["targets"])
+
+
+def test_panels_use_the_provisioned_datasource(dashboard: dict[str, Any]) -> None:
+    datasource = yaml.safe_load((ROOT / "deploy/grafana/provisioning/datasources/prometheus.yml").read_text())
+    uid = datasource["datasources"][0]["uid"]
+    assert all(p["datasource"]["uid"] == uid for p in dashboard["panels"])
+    ids = [p["id"] for p in dashboard["panels"]]
+    assert len(ids) == len(set(ids))
+
+
+def test_grafana_loads_the_dashboard_from_the_mounted_folder() -> None:
+    provider = yaml.safe_load((ROOT / "deploy/grafana/provisioning/dashboards/modstream.yml").read_text())
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    mounts = dict(reversed(v.split(":")[:2]) for v in compose["services"]["grafana"]["volumes"])
+    path = provider["providers"][0]["options"]["path"]
+    assert (ROOT / mounts[path] / DASHBOARD.name).is_file()
+
+
+def test_prometheus_scrapes_every_replica_on_the_metrics_port() -> None:
+    config = yaml.safe_load((ROOT / "deploy/prometheus/prometheus.yml").read_text())
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
+    jobs = {job["job_name"]: job for job in config["scrape_configs"]}
+    for service in ("consumer", "trainer"):
+        port = int(compose[service]["environment"]["MODSTREAM_METRICS__PORT"])
+        # DNS discovery: one A record per replica, so `--scale consumer=N` needs no edit here.
+        (sd,) = jobs[service]["dns_sd_configs"]
+        assert sd["names"] == [service] and sd["type"] == "A" and sd["port"] == port
