@@ -1,0 +1,131 @@
+"""`Predictor`: a loaded checkpoint that scores posts. Built once per process, then reused.
+
+    >>> predictor = Predictor.load(registry.path(registry.current()))     # device auto: CUDA if present
+    >>> [p] = predictor.predict([("some text", jpeg_bytes)])
+    >>> p.scores["Racist"], p.top, p.flagged
+
+Scores are independent per-label sigmoids of the post's own logits. On CUDA the forward pass
+runs under bf16 autocast with channels_last images; on CPU in fp32. `prepare` (tokenise, decode)
+is separate from `predict_prepared` so callers can decode images off the model's thread.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from model.checkpoint import Checkpoint, load_checkpoint
+from model.images import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, decode_image
+from model.preprocess import PreparedPost, collate
+
+
+@dataclass(frozen=True)
+class Prediction:
+    scores: dict[str, float]  # every label
+    top: list[tuple[str, float]]  # top-3 (or all if fewer labels), descending
+    flagged: bool  # any non-benign label >= its threshold
+
+
+def top_k(scores: dict[str, float], k: int = 3) -> list[tuple[str, float]]:
+    """The k highest scores, descending; ties keep the label order."""
+    return sorted(scores.items(), key=lambda item: -item[1])[:k]
+
+
+def is_flagged(scores: dict[str, float], thresholds: dict[str, float], benign_label: str | None) -> bool:
+    return any(
+        score >= thresholds.get(label, 0.5) for label, score in scores.items() if label != benign_label
+    )
+
+
+def resolve_device(device: str | torch.device) -> torch.device:
+    if str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+class Predictor:
+    def __init__(
+        self,
+        ckpt: Checkpoint,
+        device: torch.device,
+        *,
+        max_image_bytes: int = DEFAULT_MAX_BYTES,
+        max_image_pixels: int = DEFAULT_MAX_PIXELS,
+    ) -> None:
+        self.checkpoint = ckpt
+        self.device = device
+        self.version = ckpt.version
+        self.labels = ckpt.config.labels
+        self.benign_label = ckpt.config.benign_label
+        self.thresholds = dict(ckpt.thresholds)
+        self.text = ckpt.text
+        self.max_image_bytes = max_image_bytes
+        self.max_image_pixels = max_image_pixels
+        self._cuda = device.type == "cuda"
+        model = ckpt.model.to(device).eval()
+        if self._cuda:
+            model = model.to(memory_format=torch.channels_last)
+        self.model = model
+
+    @classmethod
+    def load(cls, directory: Path | str, device: str = "auto") -> Predictor:
+        target = resolve_device(device)
+        return cls(load_checkpoint(directory, device=target), target)
+
+    @classmethod
+    def from_checkpoint(cls, ckpt: Checkpoint, device: str | torch.device = "auto") -> Predictor:
+        return cls(ckpt, resolve_device(device))
+
+    # -- preparation (CPU; thread-safe) -----------------------------------------------------------
+    def prepare_text(self, text: str) -> list[int]:
+        return self.text.encode(text)
+
+    def prepare_image(self, image_bytes: bytes) -> torch.Tensor:
+        """(3, S, S) float32; raises ImageDecodeError."""
+        return decode_image(
+            image_bytes,
+            size=self.checkpoint.config.image_size,
+            max_bytes=self.max_image_bytes,
+            max_pixels=self.max_image_pixels,
+        )
+
+    def prepare(self, text: str | None, image_bytes: bytes | None) -> PreparedPost:
+        """Tokenise and decode one post. Blank text counts as no text. May raise ImageDecodeError."""
+        token_ids = self.prepare_text(text) if text is not None and text.strip() else None
+        image = self.prepare_image(image_bytes) if image_bytes is not None else None
+        if token_ids is None and image is None:
+            raise ValueError("a post needs text or an image")
+        return PreparedPost(token_ids=token_ids, image=image)
+
+    # -- scoring ---------------------------------------------------------------------------------
+    def predict_prepared(self, posts: Sequence[PreparedPost]) -> list[Prediction]:
+        if not posts:
+            return []
+        batch = collate(posts, self.text.pad_id).to(self.device, non_blocking=self._cuda)
+        with torch.inference_mode():
+            if self._cuda:
+                if batch.images is not None:
+                    batch.images = batch.images.contiguous(memory_format=torch.channels_last)
+                with torch.autocast("cuda", dtype=torch.bfloat16):
+                    logits = self.model(batch)
+            else:
+                logits = self.model(batch)
+            scores = torch.sigmoid(logits.float()).cpu().tolist()  # (B, L): per label, never over the batch
+        out = [self._prediction(row) for row in scores]
+        if len(out) != len(posts):
+            raise RuntimeError(f"{len(out)} predictions for {len(posts)} posts")
+        return out
+
+    def predict(self, items: Sequence[tuple[str | None, bytes | None]]) -> list[Prediction]:
+        return self.predict_prepared([self.prepare(text, image) for text, image in items])
+
+    def _prediction(self, row: list[float]) -> Prediction:
+        scores = dict(zip(self.labels, row, strict=True))
+        return Prediction(
+            scores=scores,
+            top=top_k(scores, 3),
+            flagged=is_flagged(scores, self.thresholds, self.benign_label),
+        )
