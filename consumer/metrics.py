@@ -57,6 +57,7 @@ class ConsumerMetrics:
         self.paused_partitions = Gauge(
             "modstream_paused_partitions", "partitions paused by backpressure", registry=r
         )
+        self.pauses = Counter("modstream_pauses", "times backpressure paused the partitions", registry=r)
         self.lag = Gauge(
             "modstream_lag", "messages behind the high watermark", ["topic", "partition"], registry=r
         )

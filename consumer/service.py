@@ -69,6 +69,7 @@ class ConsumerService:
         self.metrics = ConsumerMetrics()
         self.ledger = OffsetLedger()
         self.health_port: int | None = None
+        self.peak_in_flight = 0  # the most posts ever in flight at once (tests check the bound)
         self.exit_code = 0
         self._stop = threading.Event()
         self._subscribed = False
@@ -89,6 +90,11 @@ class ConsumerService:
 
     def ready(self) -> bool:
         return self._subscribed and not self._stop.is_set() and self._parts is not None
+
+    @property
+    def parts(self) -> Any:
+        """The assembled components (None before `run`): for tests and diagnostics."""
+        return self._parts
 
     def alive(self) -> bool:
         return self.clock() - self._last_loop < max(60.0, 2 * self.settings.consumer.drain_grace_s)
@@ -268,9 +274,12 @@ class ConsumerService:
         c = self.settings.consumer
         in_flight = self.ledger.in_flight()
         source = self._parts.source
+        self.peak_in_flight = max(self.peak_in_flight, in_flight)
         if self._stop.is_set() or in_flight > c.max_in_flight:
             if not self._paused or self._assignment_changed:
                 source.pause(source.assignment())
+                if not self._paused and not self._stop.is_set():
+                    self.metrics.pauses.inc()
                 self._paused = True
         elif self._paused and in_flight < c.resume_below * c.max_in_flight:
             source.resume(source.assignment())
