@@ -76,12 +76,11 @@ class Parts:
 
 
 def assemble(service: ConsumerService) -> Parts:
-    from model.predictor import Predictor
-    from model.registry import ModelRegistry
-
     from consumer.cache import make_cache
     from consumer.cache_keys import cache_key
     from fetcher import BackgroundFetcher
+    from model.predictor import Predictor
+    from model.registry import ModelRegistry
 
     s = service.settings
     m = service.metrics
@@ -107,7 +106,12 @@ def assemble(service: ConsumerService) -> Parts:
         s.fetch, observe=lambda outcome, secs: m.fetch_seconds.labels(outcome).observe(secs)
     )
     sink = KafkaSink(producer_config(s.kafka))
-    outlet = KafkaOutlet(sink, s.topics, cache_write=cache_writer.put if cache_writer else None)
+    outlet = KafkaOutlet(
+        sink,
+        s.topics,
+        cache_write=cache_writer.put if cache_writer else None,
+        cache_key=lambda version, text, url: cache_key(s.redis.key_prefix, version, text, url),
+    )
 
     def load(path: Path) -> Any:
         return Predictor.load(path, device=s.device)

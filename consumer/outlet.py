@@ -49,10 +49,12 @@ class KafkaOutlet:
         topics: TopicSettings,
         *,
         cache_write: Callable[[str, bytes], None] | None = None,
+        cache_key: Callable[[str, str | None, str | None], str] | None = None,
     ) -> None:
         self._sink = sink
         self._topics = topics
         self._cache_write = cache_write
+        self._cache_key = cache_key  # (model_version, text, image_url) -> key
         self.completions: queue.SimpleQueue[Completion] = queue.SimpleQueue()
 
     def publish(self, job: Job, result: Result) -> None:
@@ -62,8 +64,11 @@ class KafkaOutlet:
                 job, self._topics.results, result.post_id.encode("utf-8"), value, None, cached=result.cached
             )
         )
-        if self._cache_write is not None and job.cache_key and not result.cached and cacheable(result):
-            self._cache_write(job.cache_key, value)
+        if self._cache_write is None or self._cache_key is None or job.post is None:
+            return
+        if not result.cached and cacheable(result):
+            # keyed by the version that scored it, which may be newer than the one looked up at intake
+            self._cache_write(self._cache_key(result.model_version, job.post.text, job.post.image_url), value)
 
     def dead_letter(self, job: Job, error: PostError) -> None:
         where = job.where

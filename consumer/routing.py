@@ -51,7 +51,6 @@ class Job:
     consumed_at: float  # monotonic
     timestamp_s: float | None = None  # the message's create time (epoch seconds), for end-to-end latency
     post: Post | None = None
-    cache_key: str | None = None
     fetch: FetchOutcome | None = None
     image_status: ImageStatus = "absent"
     prepared: Any = None  # the predictor's PreparedPost

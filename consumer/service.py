@@ -206,12 +206,11 @@ class ConsumerService:
         if parts.cache is None or not jobs:
             return [None] * len(jobs)
         version = parts.manager.current.version
-        for job in jobs:
-            assert job.post is not None
-            job.cache_key = parts.cache_key(
-                self.settings.redis.key_prefix, version, job.post.text, job.post.image_url
-            )
-        values = list(parts.cache.get_many([job.cache_key for job in jobs]))
+        prefix = self.settings.redis.key_prefix
+        keys = [
+            parts.cache_key(prefix, version, job.post.text, job.post.image_url) for job in jobs if job.post
+        ]
+        values = list(parts.cache.get_many(keys))
         if len(values) != len(jobs):
             values = [None] * len(jobs)
         hits = sum(v is not None for v in values)
