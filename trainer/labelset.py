@@ -12,6 +12,7 @@ the pointer moved.
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Protocol
 
 from model.labels import DEFAULT_BENIGN, DEFAULT_LABELS
@@ -42,7 +43,7 @@ class LabelSetReader:
 
 
 def _read(path: object) -> LabelSet:
-    from model.checkpoint import read_config  # the checkpoint's JSON config only; no weights
+    from model.checkpoint import read_verified_metadata  # metadata.json only; no weights loaded
 
-    config = read_config(path)
-    return tuple(config.labels), config.benign_label
+    meta = read_verified_metadata(Path(str(path)))
+    return tuple(meta["labels"]), meta.get("benign_label")
