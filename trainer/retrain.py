@@ -78,8 +78,11 @@ class RetrainJob:
         publish: PublishFn,
         label_set: LabelSetFn,
         clock: Callable[[], float],
+        spawn: Callable[[Callable[[], None]], None] | None = None,
     ) -> None:
+        """`spawn` runs the training; default a daemon thread (unit tests pass a synchronous call)."""
         self._store = store
+        self._spawn = spawn or _daemon_thread
         self._trigger = trigger
         self._train = train
         self._make_update = make_update
@@ -148,11 +151,8 @@ class RetrainJob:
             run_dir,
         )
         future: Future[Outcome] = Future()
-        thread = threading.Thread(
-            target=self._work, args=(future, dataset, run_dir / "work"), name="trainer-run", daemon=True
-        )
         self._running = _Running(run, run_dir, future)
-        thread.start()
+        self._spawn(lambda: self._work(future, dataset, run_dir / "work"))
 
     def _build(self, run: TrainingRun) -> Dataset:
         examples = self._store.examples(max_seq=run.snapshot_seq)
@@ -161,7 +161,6 @@ class RetrainJob:
         )
 
     def _work(self, future: Future[Outcome], dataset: Dataset, work_dir: Path) -> None:
-        # Daemon thread: at SIGTERM the service exits without waiting; the run resumes at the next start.
         try:
             future.set_result(self._train(dataset, work_dir))
         except BaseException as exc:  # reported to the loop, which records the failure
@@ -189,3 +188,8 @@ class RetrainJob:
             outcome.candidate_metrics,
         )
         return True
+
+
+def _daemon_thread(work: Callable[[], None]) -> None:
+    # Daemon: at SIGTERM the service exits without waiting; the run resumes at the next start.
+    threading.Thread(target=work, name="trainer-run", daemon=True).start()
