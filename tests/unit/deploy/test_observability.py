@@ -79,12 +79,11 @@ def test_grafana_loads_the_dashboard_from_the_mounted_folder() -> None:
     assert (ROOT / mounts[path] / DASHBOARD.name).is_file()
 
 
-def test_prometheus_scrapes_every_replica_on_the_metrics_port() -> None:
+def test_prometheus_scrapes_every_consumer_replica_on_the_metrics_port() -> None:
     config = yaml.safe_load((ROOT / "deploy/prometheus/prometheus.yml").read_text())
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
     jobs = {job["job_name"]: job for job in config["scrape_configs"]}
-    for service in ("consumer", "trainer"):
-        port = int(compose[service]["environment"]["MODSTREAM_METRICS__PORT"])
-        # DNS discovery: one A record per replica, so `--scale consumer=N` needs no edit here.
-        (sd,) = jobs[service]["dns_sd_configs"]
-        assert sd["names"] == [service] and sd["type"] == "A" and sd["port"] == port
+    port = int(compose["consumer"]["environment"]["MODSTREAM_METRICS__PORT"])
+    # DNS discovery: one A record per replica, so `--scale consumer=N` needs no edit here.
+    (sd,) = jobs["consumer"]["dns_sd_configs"]
+    assert sd["names"] == ["consumer"] and sd["type"] == "A" and sd["port"] == port
