@@ -59,7 +59,15 @@ class FeedbackSource:
         offsets = [
             TopicPartition(topic, partition, offset) for (topic, partition), offset in positions.items()
         ]
-        self._consumer.commit(offsets=offsets, asynchronous=False)
+        try:
+            self._consumer.commit(offsets=offsets, asynchronous=False)
+        except KafkaException as exc:
+            error = exc.args[0] if exc.args and isinstance(exc.args[0], KafkaError) else None
+            if error is None or error.fatal():
+                raise
+            # e.g. the partitions were revoked meanwhile: the examples are stored, and the store is
+            # idempotent, so their redelivery to whoever owns the partitions now costs nothing
+            log.warning("feedback offset commit failed (will be re-read): %s", error)
 
     def close(self) -> None:
         self._consumer.close()

@@ -60,10 +60,9 @@ def run_service(
     """Run until SIGTERM, or until idle `max_idle_s` with no training running, or after
     `stop_after_trainings` finished trainings. `train_options` go to train_and_maybe_promote
     (e.g. `epochs`, or an `on_epoch_end` hook)."""
-    from model.registry import ModelRegistry
-
     from fetcher import BackgroundFetcher
     from model.images import ImageDecodeError, decode_image
+    from model.registry import ModelRegistry
 
     log.info("trainer service starting; settings %s", settings.redacted())
     if settings.kafka.create_topics:
@@ -140,6 +139,10 @@ def run_service(
                     break
             if job.busy:
                 log.warning("stopping during a training; it resumes at the next start")
+    except Exception:
+        # Nothing is lost: offsets are committed only after the store, so a restart redoes the batch.
+        log.exception("trainer service failed")
+        return 1
     finally:
         source.close()
         fetcher.close()
