@@ -4,7 +4,7 @@
       feedback.sqlite3            examples (one row per post_id) + training state (WAL, synchronous=FULL)
       blobs/ab/ab12...ef          image bytes, named by their sha256; written tmp + fsync + os.replace
 
-    >>> store = FeedbackStore.open(Path("data/trainer"))
+    >>> store = FeedbackStore.open(Path("data/trainer"), now=time.time())
     >>> sha = store.put_blob(png_bytes)                 # idempotent; the same bytes are stored once
     >>> store.put_many([record])                        # -> ["inserted"]; one transaction, fsync'd
     >>> store.count_new_since(store.training_state().last_trained_seq)
