@@ -35,13 +35,14 @@ class TinyCNN(nn.Module):
     def __init__(self, width: int = 64) -> None:
         super().__init__()
         self.features = nn.Sequential(
-            nn.Conv2d(3, 16, kernel_size=5, stride=4, padding=2),  # (N, 16, S/4, S/4)
+            nn.AvgPool2d(4),  # (N, 3, S/4, S/4): a nearly free stem; colour and layout survive it
+            nn.Conv2d(3, 16, kernel_size=3, stride=2, padding=1),  # (N, 16, S/8, S/8)
             nn.BatchNorm2d(16),
             nn.ReLU(inplace=True),
-            nn.Conv2d(16, 32, kernel_size=3, stride=2, padding=1),  # (N, 32, S/8, S/8)
+            nn.Conv2d(16, 32, kernel_size=3, stride=2, padding=1),  # (N, 32, S/16, S/16)
             nn.BatchNorm2d(32),
             nn.ReLU(inplace=True),
-            nn.Conv2d(32, width, kernel_size=3, stride=2, padding=1),  # (N, width, S/16, S/16)
+            nn.Conv2d(32, width, kernel_size=3, stride=2, padding=1),  # (N, width, S/32, S/32)
             nn.BatchNorm2d(width),
             nn.ReLU(inplace=True),
             nn.AdaptiveAvgPool2d(1),
