@@ -117,3 +117,11 @@ def noisy_jpeg(size: tuple[int, int] = (640, 480)) -> bytes:
 def noisy_png(size: tuple[int, int] = (320, 240)) -> bytes:
     rng = np.random.default_rng(1)
     return encode(Image.fromarray(rng.integers(0, 255, (size[1], size[0], 3), dtype=np.uint8)), "PNG")
+
+
+def tiff_16bit() -> bytes:
+    return encode(Image.fromarray(np.full((200, 300), 128 * 257, dtype=np.uint16)), "TIFF")
+
+
+def tiff_cmyk() -> bytes:
+    return encode(Image.new("CMYK", (300, 200), (0, 230, 230, 20)), "TIFF")

@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 import pytest
 import torch
+from PIL import JpegImagePlugin
 
 from model.images import IMAGENET_MEAN, IMAGENET_STD, ImageDecodeError, decode_image
 from tests.unit.model import imagekit as kit
@@ -37,6 +38,8 @@ KINDS: dict[str, Callable[[], bytes]] = {
     "webp_animated": kit.webp_animated,
     "bmp": kit.bmp,
     "tiff": kit.tiff,
+    "tiff_16bit": kit.tiff_16bit,
+    "tiff_cmyk": kit.tiff_cmyk,
 }
 
 
@@ -65,6 +68,8 @@ def test_non_square_is_center_cropped_at_any_size() -> None:
         ("gif_animated", kit.RED),  # the first frame, not the last
         ("webp_animated", kit.RED),
         ("tiff", kit.RED),
+        ("tiff_16bit", (128, 128, 128)),
+        ("tiff_cmyk", (235, 25, 25)),
     ],
 )
 def test_colours_survive_mode_conversion(kind: str, expected: tuple[int, int, int]) -> None:
@@ -131,3 +136,21 @@ def test_50k_by_50k_png_header_is_refused_without_allocating_it() -> None:
     assert caught.value.reason == "bomb"
     assert elapsed < 1.0
     assert peak < 5 * 1024 * 1024  # 7.5 GB of pixels were never asked for
+
+
+def test_large_jpegs_are_decoded_in_draft_mode(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The JPEG decoder downsamples while decoding (1/2..1/8), never below the target size."""
+    requested: list[tuple[int, int]] = []
+    sizes: list[tuple[int, int]] = []
+    original = JpegImagePlugin.JpegImageFile.draft
+
+    def spy(self: JpegImagePlugin.JpegImageFile, mode: str | None, size: tuple[int, int] | None):  # type: ignore[no-untyped-def]
+        result = original(self, mode, size)
+        requested.append(size or (0, 0))
+        sizes.append(self.size)
+        return result
+
+    monkeypatch.setattr(JpegImagePlugin.JpegImageFile, "draft", spy)
+    assert decode_image(kit.noisy_jpeg((2000, 1500))).shape == (3, 224, 224)
+    assert requested == [(224, 224)]
+    assert sizes == [(500, 375)]  # 1/4 scale, 16x fewer pixels; 1/8 would leave the short side < 224
