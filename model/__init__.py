@@ -4,7 +4,9 @@ Modules, one concept each:
 
 - `labels`      the label set and multi-hot helpers
 - `config`      `ModelConfig` and the `tiny` / `minilm` / `base` presets
-- `preprocess`  image decoding (hardened), tokenisation, collation into a `ModelBatch`
+- `images`      hardened image decoding: bytes -> (3, 224, 224), one typed `ImageDecodeError`
+- `preprocess`  tokenisation, prepared posts, collation into a `ModelBatch` (re-exports `images`)
+- `towers`      the image tower (torchvision / tiny CNN) and the text tower (BERT + pooling)
 - `network`     `FusionClassifier`: image tower + text tower + head, one sigmoid logit per label
 - `checkpoint`  save/load a checkpoint directory (safetensors + JSON, never a pickle)
 - `registry`    a directory of versions with an atomically replaced CURRENT pointer

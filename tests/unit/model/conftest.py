@@ -28,7 +28,9 @@ def tiny_model(tiny_config: ModelConfig) -> FusionClassifier:
 
 
 @pytest.fixture()
-def tiny_checkpoint(tiny_model: FusionClassifier, text_encoder: TextEncoder, tmp_path_factory) -> Checkpoint:  # type: ignore[no-untyped-def]
+def tiny_checkpoint(
+    tiny_model: FusionClassifier, text_encoder: TextEncoder, tmp_path_factory: pytest.TempPathFactory
+) -> Checkpoint:
     """An in-memory checkpoint (not saved) of a random tiny model."""
     return Checkpoint(
         model=tiny_model,
