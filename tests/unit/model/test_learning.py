@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
+from collections.abc import Iterator
 
+import pytest
 import torch
 
 from model.config import ModelConfig
@@ -35,6 +37,16 @@ def test_synthetic_labels_need_both_modalities() -> None:
     assert make_synthetic(5, seed=3) == posts[:5]  # deterministic
 
 
+@pytest.fixture()
+def one_thread() -> Iterator[None]:
+    """A tiny model is faster on one intra-op thread: on shared cores, a second thread mostly spins."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.mark.usefixtures("one_thread")
 def test_tiny_preset_fits_a_multimodal_set_within_seconds(text_encoder: TextEncoder) -> None:
     torch.manual_seed(0)
     config = ModelConfig.tiny()
@@ -75,4 +87,4 @@ def test_tiny_preset_fits_a_multimodal_set_within_seconds(text_encoder: TextEnco
     print(f"held-out micro-F1 per epoch {history}; {wall:.1f} s wall, {cpu:.1f} s CPU")
     assert history[-1] >= 0.95, f"held-out micro-F1 per epoch: {history}"
     # CPU time, not wall time: the machine's 2 cores are shared, so wall time measures the neighbours.
-    assert cpu < 60, f"took {cpu:.1f} s of CPU"
+    assert cpu < 20, f"took {cpu:.1f} s of CPU"
