@@ -72,7 +72,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=5, help="timed passes per batch size")
     parser.add_argument("--tokens", type=int, default=40, help="tokens per text, [CLS]/[SEP] included")
     parser.add_argument("--device", default="cpu", help="cpu (default) or cuda")
+    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
     args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     torch.manual_seed(0)
     device = torch.device(args.device)
@@ -89,7 +92,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  parameters {part:<12} {count:>12,}")
     print(
         f"device {device}, torch {torch.__version__}, {torch.get_num_threads()} threads, "
-        f"{os.cpu_count()} CPUs; {args.tokens} tokens + one {config.image_size}px image per post"
+        f"{os.cpu_count()} CPUs (load average {os.getloadavg()[0]:.1f}); "
+        f"{args.tokens} tokens + one {config.image_size}px image per post"
     )
     results = []
     for batch_size in args.batch_sizes:
@@ -110,6 +114,7 @@ def main(argv: list[str] | None = None) -> int:
         "threads": torch.get_num_threads(),
         "cpu_count": os.cpu_count(),
         "machine": platform.machine(),
+        "load_average_1m": os.getloadavg()[0],
         "tokens_per_post": args.tokens,
         "throughput": results,
     }
