@@ -128,5 +128,5 @@ def test_make_result_and_cache_round_trip() -> None:
     ("status", "expected"), [("ok", True), ("absent", True), ("blocked", True), ("failed", False)]
 )
 def test_cacheable(status: str, expected: bool) -> None:
-    result = Result(post_id="p", labels=[], scores={}, flagged=False, model_version="v", image_status=status)  # type: ignore[arg-type]
+    result = Result(post_id="p", labels=[], scores={}, flagged=False, model_version="v", image_status=status)
     assert cacheable(result) is expected
