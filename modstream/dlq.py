@@ -100,11 +100,11 @@ def read_dead_letters(settings: Settings, topic: str, since: str | None) -> Iter
                 offset=msg.offset() or 0,
                 key=msg.key(),
                 value=msg.value(),
-                meta=parse_dead_letter_headers(_header_pairs(msg.headers())),
+                meta=parse_dead_letter_headers(header_pairs(msg.headers())),
             )
 
 
-def _header_pairs(
+def header_pairs(
     headers: dict[str, str | bytes | None] | list[tuple[str, str | bytes | None]] | None,
 ) -> list[tuple[str, bytes | None]]:
     items = list(headers.items()) if isinstance(headers, dict) else (headers or [])
