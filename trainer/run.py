@@ -1,0 +1,224 @@
+"""One offline run: train a candidate, evaluate it, compare with the serving version, maybe promote.
+
+    >>> outcome = train_and_maybe_promote(read_dataset(path), registry=ModelRegistry(root), preset="tiny",
+    ...                                   work_dir=Path("work"), settings=Settings().trainer)
+    >>> outcome.promoted, outcome.candidate_metrics["macro_f1"]
+
+The split is the stable hash split (or the data's own), so train never sees val or test, and the
+candidate and the serving version are scored on the same test examples. Thresholds are chosen on
+val. Training state lives in `work_dir` and a rerun of the same run resumes it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+
+from events.settings import TrainerSettings
+from model.checkpoint import save_checkpoint
+from model.config import ModelConfig
+from model.network import FusionClassifier
+from model.predictor import Predictor
+from model.preprocess import TextEncoder
+from model.registry import ModelRegistry
+from trainer.dataset import Dataset, Example, Split, fingerprint, label_counts, only_modality, split_examples
+from trainer.metrics import evaluate, json_safe
+from trainer.promotion import decide
+from trainer.scoring import score_version
+from trainer.state import clear_state
+from trainer.thresholds import choose_thresholds
+from trainer.training import EncoderMode, TrainConfig, Trainer
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrainOutcome:
+    version: str | None  # the promoted version, None when not promoted
+    promoted: bool
+    candidate_metrics: dict[str, float]
+    current_metrics: dict[str, float] | None  # the serving version on the same holdout (None if none)
+    reason: str
+    report: dict[str, Any]  # the full evaluation report (per-label table etc.)
+
+
+@dataclass
+class Candidate:
+    model: FusionClassifier
+    text: TextEncoder
+    thresholds: dict[str, float]
+    report: dict[str, Any]
+    splits: dict[Split, list[Example]]
+    train_seconds: float
+    history: list[dict[str, float]] = field(default_factory=list)
+
+    @property
+    def metrics(self) -> dict[str, float]:
+        return dict(self.report["summary"])
+
+
+def resolve_device(device: str) -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def train_candidate(
+    dataset: Dataset,
+    *,
+    preset: str,
+    work_dir: Path,
+    settings: TrainerSettings,
+    device: str = "auto",
+    progress: bool = True,
+    encoders: EncoderMode = "frozen",
+    epochs: int | None = None,
+    modality: Literal["both", "text", "image"] = "both",
+    train_config: TrainConfig | None = None,
+    model_config: ModelConfig | None = None,
+    pretrained: bool = True,
+    on_epoch_end: Callable[[int], None] | None = None,
+) -> Candidate:
+    """Train on the train split, choose thresholds on val, report on test."""
+    data = only_modality(dataset, modality)
+    splits = split_examples(data, settings.holdout_fraction, settings.seed)
+    if not splits["train"] or not splits["test"]:
+        sizes = {k: len(v) for k, v in splits.items()}
+        raise ValueError(f"need examples in both train and test splits, got {sizes}")
+    cfg = train_config or TrainConfig.for_mode(encoders, epochs, seed=settings.seed)
+    mcfg = model_config or ModelConfig.preset(preset, labels=data.labels, benign_label=data.benign_label)
+    torch.manual_seed(cfg.seed)  # the head's initial weights (and a tiny encoder's) follow the seed
+    model = FusionClassifier(mcfg, pretrained=pretrained)
+    text = TextEncoder.from_dir(mcfg.tokenizer_source, mcfg.max_length)
+    run_id = _run_id(data, mcfg, cfg, settings)
+    log.info(
+        "run %s: %d train / %d val / %d test, labels %s, train support %s, %s encoders, %d epochs",
+        run_id,
+        *(len(splits[k]) for k in ("train", "val", "test")),
+        list(data.labels),
+        label_counts(splits["train"], len(data.labels)),
+        cfg.encoders,
+        cfg.epochs,
+    )
+    trainer = Trainer(
+        model,
+        text,
+        cfg,
+        work_dir=work_dir,
+        run_id=run_id,
+        device=resolve_device(device),
+        progress=progress,
+        on_epoch_end=on_epoch_end,
+    )
+    started = time.process_time(), time.monotonic()
+    history = trainer.fit(splits["train"])
+    cpu_seconds = time.process_time() - started[0]
+    log.info("training took %.1fs wall, %.1fs CPU", time.monotonic() - started[1], cpu_seconds)
+    thresholds = {name: 0.5 for name in data.labels}
+    if splits["val"]:
+        thresholds = choose_thresholds(data.labels, _targets(splits["val"]), trainer.predict(splits["val"]))
+    scores = trainer.predict(splits["test"])
+    report = evaluate(data.labels, data.benign_label, _targets(splits["test"]), scores, thresholds)
+    report["split_sizes"] = {k: len(v) for k, v in splits.items()}
+    report["train"] = {
+        "config": cfg.to_dict(),
+        "history": history,
+        "run_id": run_id,
+        "cpu_seconds": cpu_seconds,
+    }
+    clear_state(work_dir, run_id)
+    return Candidate(model.cpu(), text, thresholds, json_safe(report), splits, cpu_seconds, history)
+
+
+def _targets(examples: list[Example]) -> np.ndarray:
+    return np.array([e.targets for e in examples], dtype=np.float64)
+
+
+def _run_id(data: Dataset, mcfg: ModelConfig, cfg: TrainConfig, settings: TrainerSettings) -> str:
+    parts = [fingerprint(data), mcfg.to_dict(), cfg.to_dict(), settings.holdout_fraction, settings.seed]
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def evaluate_current(
+    registry: ModelRegistry, dataset: Dataset, test: list[Example], device: str
+) -> tuple[str | None, dict[str, Any] | None, bool]:
+    """(current version, its report on `test`, same label set?) — (None, None, True) when nothing serves."""
+    current = registry.current()
+    if current is None:
+        return None, None, True
+    predictor = Predictor.load(registry.path(current), device=device)
+    if tuple(predictor.labels) != tuple(dataset.labels):
+        return current, None, False
+    scores = score_version(predictor, test)
+    report = evaluate(
+        dataset.labels, dataset.benign_label, _targets(test), scores, dict(predictor.thresholds)
+    )
+    return current, json_safe(report), True
+
+
+def train_and_maybe_promote(
+    dataset: Dataset,
+    *,
+    registry: ModelRegistry,
+    preset: str,
+    work_dir: Path,
+    settings: TrainerSettings,
+    device: str = "auto",
+    progress: bool = True,
+    encoders: EncoderMode = "frozen",
+    epochs: int | None = None,
+    **candidate_options: Any,
+) -> TrainOutcome:
+    candidate = train_candidate(
+        dataset,
+        preset=preset,
+        work_dir=work_dir,
+        settings=settings,
+        device=device,
+        progress=progress,
+        encoders=encoders,
+        epochs=epochs,
+        **candidate_options,
+    )
+    current, current_report, same_labels = evaluate_current(
+        registry, dataset, candidate.splits["test"], device
+    )
+    current_metrics = dict(current_report["summary"]) if current_report else None
+    held = None if current is None else (current_metrics or {})  # {}: serving, but not comparable
+    decision = decide(candidate.metrics, held, settings.promote_metric, same_labels=same_labels)
+    report = dict(candidate.report)
+    report["promotion"] = {
+        "metric": settings.promote_metric,
+        "current_version": current,
+        "reason": decision.reason,
+    }
+    if current_report is not None:
+        report["current"] = current_report
+    log.info("promotion: %s", decision.reason)
+    if not decision.promote:
+        return TrainOutcome(None, False, candidate.metrics, current_metrics, decision.reason, report)
+    version = registry.new_version_name()
+
+    def build(directory: Path) -> None:
+        save_checkpoint(
+            directory,
+            candidate.model,
+            tokenizer_dir_or_textencoder=candidate.text,
+            thresholds=candidate.thresholds,
+            version=version,
+            metrics={k: float(v) for k, v in candidate.metrics.items()},
+            extra={"report": report, "preset": preset, "encoders": encoders},
+        )
+
+    published = registry.publish(build, version=version)
+    log.info("promoted %s into %s", published, registry.path(published))
+    return TrainOutcome(published, True, candidate.metrics, current_metrics, decision.reason, report)

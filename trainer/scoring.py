@@ -1,0 +1,35 @@
+"""Scores of a published version on held-out examples, through the same `Predictor` the consumer uses.
+
+>>> scores = score_version(Predictor.load(registry.path(current)), test_examples)   # (N, L)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from model.predictor import Predictor
+from model.preprocess import PreparedPost
+from trainer.dataset import Example
+
+
+def score_version(predictor: Predictor, examples: Sequence[Example], batch_size: int = 64) -> np.ndarray:
+    """(N, L) scores in the predictor's label order; an unreadable image scores the post text-only."""
+    out = np.zeros((len(examples), len(predictor.labels)), dtype=np.float32)
+    for start in range(0, len(examples), batch_size):
+        chunk = examples[start : start + batch_size]
+        posts = [_prepare(predictor, e) for e in chunk]
+        for row, prediction in enumerate(predictor.predict_prepared(posts), start=start):
+            out[row] = [prediction.scores[name] for name in predictor.labels]
+    return out
+
+
+def _prepare(predictor: Predictor, example: Example) -> PreparedPost:
+    image = example.image_path.read_bytes() if example.image_path is not None else None
+    try:
+        return predictor.prepare(example.text, image)
+    except Exception:  # ImageDecodeError and friends: the consumer scores text-only too
+        if example.text:
+            return predictor.prepare(example.text, None)
+        raise
