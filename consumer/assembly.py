@@ -60,6 +60,7 @@ class Parts:
     def close(self) -> None:
         for name, close in (
             ("source", self.source.close),
+            ("sink", self.sink.close),
             ("fetcher", self.fetcher.close),
             ("cache writer", self.cache_writer.close if self.cache_writer else None),
             ("cache", self.cache.close if self.cache is not None else None),

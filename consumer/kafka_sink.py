@@ -51,3 +51,9 @@ class KafkaSink:
     def flush(self, timeout_s: float) -> int:
         """Wait for every queued message; returns how many are still unacknowledged."""
         return int(self._producer.flush(timeout_s))
+
+    def close(self) -> None:
+        """Release the client (after `flush`): its threads and connections end now, not at collection.
+        With messages still queued (the broker is gone) close would wait on them: leave it to collection."""
+        if len(self._producer) == 0:
+            self._producer.close()
