@@ -130,18 +130,41 @@ def committed_offsets(settings: Settings) -> dict[int, int]:
         probe.close()
 
 
-class ConsumerProcess:
-    """`modstream consume` in a subprocess (the test's runner module); its log goes to a file."""
+def settings_env(settings: Settings) -> dict[str, str]:
+    """The settings as MODSTREAM_<SECTION>__<FIELD> environment variables (complex values as JSON)."""
+    env: dict[str, str] = {}
+    for section, values in settings.model_dump(mode="json").items():
+        if not isinstance(values, dict):
+            env[f"MODSTREAM_{section.upper()}"] = str(values)
+            continue
+        for name, value in values.items():
+            if value is None:
+                continue
+            text = value if isinstance(value, str) else json.dumps(value)
+            env[f"MODSTREAM_{section.upper()}__{name.upper()}"] = text
+    return env
 
-    def __init__(self, settings: Settings, log_path: Path, **options: Any) -> None:
-        config_path = log_path.with_suffix(".json")
-        config_path.write_text(json.dumps({"settings": settings.model_dump(mode="json"), "options": options}))
+
+class ConsumerProcess:
+    """`modstream consume [options]` in a subprocess, configured through the environment as in production;
+    its log goes to a file."""
+
+    def __init__(self, settings: Settings, log_path: Path, *args: str) -> None:
         self.log_path = log_path
-        env = os.environ | {"PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
+        inherited = {k: v for k, v in os.environ.items() if not k.startswith("MODSTREAM_")}
+        env = (
+            inherited
+            | settings_env(settings)
+            | {
+                "PYTHONPATH": str(ROOT),
+                "HF_HUB_OFFLINE": "1",
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
         self._log = log_path.open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "tests.integration.consumer.run_consumer", str(config_path)],
-            cwd=ROOT,
+            [sys.executable, "-m", "modstream.cli", "consume", *args],
+            cwd=log_path.parent,  # no stray .env file
             env=env,
             stdout=self._log,
             stderr=subprocess.STDOUT,
