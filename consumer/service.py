@@ -126,12 +126,11 @@ class ConsumerService:
     def _wait_for_model(self) -> bool:
         """Not ready and not consuming until a model version serves."""
         manager = self._parts.manager
-        waited = self.clock()
+        if manager.current is None:
+            log.info("no model version serving yet (registry %s): not ready", self.settings.model.registry)
         while manager.current is None:
             if self._stop.wait(0.2):
                 return False
-            if self.clock() - waited > 30 and int(self.clock() - waited) % 30 == 0:
-                log.info("waiting for a model version in %s", self.settings.model.registry)
             self._last_loop = self.clock()
         return True
 
