@@ -115,3 +115,24 @@ def label_counts(examples: list[Example], n_labels: int, threshold: float = 0.5)
             if t >= threshold:
                 counts[i] += 1
     return counts
+
+
+def subsample_train(dataset: Dataset, n_train: int, holdout_fraction: float, seed: int) -> Dataset:
+    """Keep every val and test example and a class-stratified sample of `n_train` training examples.
+
+    Strata are the argmax of the targets (the majority class), so rare classes keep their share;
+    val and test are untouched, so figures stay comparable with a run on all the data.
+    """
+    strata: dict[int, list[Example]] = {}
+    held: list[Example] = []
+    for e in dataset.examples:
+        if split_of(e, holdout_fraction, seed) == "train":
+            strata.setdefault(max(range(len(e.targets)), key=lambda j: e.targets[j]), []).append(e)
+        else:
+            held.append(e)
+    total = sum(len(v) for v in strata.values())
+    keep: list[Example] = []
+    for _, members in sorted(strata.items()):
+        members = sorted(members, key=lambda e: hashlib.sha256(f"{seed}/{e.key}".encode()).digest())
+        keep.extend(members[: max(1, round(n_train * len(members) / max(1, total)))])
+    return Dataset(dataset.labels, dataset.benign_label, keep + held)

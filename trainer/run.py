@@ -11,6 +11,7 @@ val. Training state lives in `work_dir` and a rerun of the same run resumes it.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -95,7 +96,9 @@ def train_candidate(
         sizes = {k: len(v) for k, v in splits.items()}
         raise ValueError(f"need examples in both train and test splits, got {sizes}")
     cfg = train_config or TrainConfig.for_mode(encoders, epochs, seed=settings.seed)
-    mcfg = model_config or ModelConfig.preset(preset, labels=data.labels, benign_label=data.benign_label)
+    mcfg = ModelConfig.preset(preset, labels=data.labels, benign_label=data.benign_label)
+    if model_config is not None:  # an explicit architecture; the label set always comes from the data
+        mcfg = dataclasses.replace(model_config, labels=data.labels, benign_label=data.benign_label)
     torch.manual_seed(cfg.seed)  # the head's initial weights (and a tiny encoder's) follow the seed
     model = FusionClassifier(mcfg, pretrained=pretrained)
     text = TextEncoder.from_dir(mcfg.tokenizer_source, mcfg.max_length)
