@@ -194,7 +194,8 @@ def _demo(
     fresh = [world.post("both", prefix="fresh") for _ in range(plan.after_swap)]
     stream(console, settings, collector, fresh, images.base_url, sent_at, "fresh posts")
     after = summarize(fresh, collector.outcomes, sent_at)
-    blind = [p for p in posts + fresh if p.in_blind_spot and p.kind == "both"]
+    blind_before = [p for p in posts if p.in_blind_spot and p.kind == "both"]
+    blind = blind_before[:6] + [p for p in fresh if p.in_blind_spot][:6]
     console.print(
         view.results_table(blind, collector.outcomes, "The blind spot (blue + 'stone'), before and after")
     )

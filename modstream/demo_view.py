@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from modstream.demo_collect import Outcome, Summary
@@ -30,7 +31,7 @@ def _content(post: DemoPost) -> str:
         parts.append("[image 404]")
     if post.kind == "invalid":
         parts.append("(truncated JSON)")
-    return " ".join(parts)
+    return escape(" ".join(parts))
 
 
 def results_table(posts: list[DemoPost], outcomes: dict[str, Outcome], title: str, limit: int = 14) -> Table:
