@@ -101,9 +101,12 @@ def run(args: argparse.Namespace) -> int:
         console.print("\n[yellow]interrupted: stopping the consumer, trainer and broker[/]")
         return 130
     finally:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not skip the clean-up
+        # A second Ctrl-C or SIGTERM must not cut the clean-up short.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         children.stop_all()
         signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
         if keep:
             console.print(f"    work directory kept: {workdir}")
         else:

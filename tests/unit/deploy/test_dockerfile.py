@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -81,3 +82,12 @@ def test_copied_sources_exist(stages: dict[str, list[tuple[str, str]]]) -> None:
         if word == "COPY" and not rest.startswith("--"):
             for source in rest.split()[:-1]:
                 assert (ROOT / source).exists(), f"COPY of a missing path: {source}"
+
+
+def test_every_installed_package_is_copied_into_the_build(stages: dict[str, list[tuple[str, str]]]) -> None:
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    packages = {name.rstrip("*") for name in pyproject["tool"]["setuptools"]["packages"]["find"]["include"]}
+    copied = {
+        rest.split()[0] for word, rest in stages["builder"] if word == "COPY" and not rest.startswith("--")
+    }
+    assert packages <= copied, f"not copied into the image: {sorted(packages - copied)}"
