@@ -42,6 +42,8 @@ from events.settings import Settings
 
 log = logging.getLogger(__name__)
 
+# --idle-exit: before the group has assigned anything, wait at least this long for the join.
+_JOIN_ALLOWANCE_S = 60.0
 # A revoked partition waits at most this long for its in-flight posts before they are abandoned.
 _REVOKE_DRAIN_S = 10.0
 
@@ -75,6 +77,7 @@ class ConsumerService:
         self._subscribed = False
         self._paused = False
         self._assignment_changed = False
+        self._assigned_once = False
         self._last_loop = clock()
         self._last_activity = clock()
         self._taken = 0
@@ -144,12 +147,11 @@ class ConsumerService:
             self._last_loop = now
             if self.max_messages is not None and self._taken >= self.max_messages:
                 self.stop(f"--max-messages {self.max_messages} reached")
-            if (
-                self.idle_exit_s is not None
-                and self.ledger.in_flight() == 0
-                and now - self._last_activity >= self.idle_exit_s
-            ):
-                self.stop(f"idle for {self.idle_exit_s}s")
+            if self.idle_exit_s is not None and self.ledger.in_flight() == 0:
+                # idle counts from the first assignment: a slow group join is not idleness
+                limit = self.idle_exit_s if self._assigned_once else max(self.idle_exit_s, _JOIN_ALLOWANCE_S)
+                if now - self._last_activity >= limit:
+                    self.stop(f"idle for {self.idle_exit_s}s")
             if self._stop.is_set():
                 if drain_deadline is None:
                     drain_deadline = now + c.drain_grace_s
@@ -294,6 +296,7 @@ class ConsumerService:
     def on_assign(self, tps: list[TopicPartition]) -> None:
         log.info("assigned %s", tps)
         self._assignment_changed = True
+        self._assigned_once = self._assigned_once or bool(tps)
         self._last_activity = self.clock()
 
     def on_revoke(self, tps: list[TopicPartition]) -> None:
