@@ -16,6 +16,10 @@ import json
 import logging
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from events.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -60,15 +64,13 @@ def run(args: argparse.Namespace) -> int:
     return _train_once(args, settings)
 
 
-def _train_once(args: argparse.Namespace, settings: object) -> int:
-    from events.settings import Settings
+def _train_once(args: argparse.Namespace, settings: Settings) -> int:
     from model.registry import ModelRegistry
     from trainer.metrics import format_report, json_safe
     from trainer.readers import read_dataset
     from trainer.run import train_and_maybe_promote
     from trainer.training import TrainConfig
 
-    assert isinstance(settings, Settings)
     try:
         dataset = read_dataset(args.data, args.format)
     except (OSError, ValueError) as exc:
@@ -101,15 +103,13 @@ def _train_once(args: argparse.Namespace, settings: object) -> int:
     return 0
 
 
-def _notify(settings: object, version: str, path: Path, metrics: dict[str, float]) -> None:
+def _notify(settings: Settings, version: str, path: Path, metrics: dict[str, float]) -> None:
     """Best effort: a model-updates event for running consumers (they also poll the registry)."""
     from confluent_kafka import Producer
 
     from events.kafka import producer_config
     from events.schemas import ModelUpdate, encode
-    from events.settings import Settings
 
-    assert isinstance(settings, Settings)
     event = ModelUpdate(model_version=version, path=str(path), metrics=metrics)
     producer = Producer(producer_config(settings.kafka))
     producer.produce(settings.topics.model_updates, key=version.encode(), value=encode(event))

@@ -121,6 +121,7 @@ def train_candidate(
         device=resolve_device(device),
         progress=progress,
         on_epoch_end=on_epoch_end,
+        cache_dir=settings.data_dir / "feature-cache",  # outlives work_dir: retrains reuse features
     )
     started = time.process_time(), time.monotonic()
     history = trainer.fit(splits["train"])

@@ -103,6 +103,7 @@ class Trainer:
         device: torch.device,
         progress: bool = True,
         on_epoch_end: Callable[[int], None] | None = None,
+        cache_dir: Path | None = None,
     ) -> None:
         self.model, self.text, self.config = model.to(device), text, config
         self.work_dir, self.run_id, self.device = Path(work_dir), run_id, device
@@ -119,7 +120,7 @@ class Trainer:
         else:
             for p in model.parameters():
                 p.requires_grad = True
-        self.cache_dir = self.work_dir / "features"
+        self.cache_dir = cache_dir or self.work_dir / "features"  # frozen features, shared across runs
 
     # -- inputs ----------------------------------------------------------------------------------
     def _table(self, examples: Sequence[Example]) -> FeatureTable:
