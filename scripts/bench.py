@@ -1,0 +1,211 @@
+"""`make bench`: throughput and latency of the serving path, five scenarios measured in one run.
+
+    python scripts/bench.py [--preset tiny|minilm] [--posts 400] [--cached-posts 3000]
+                            [--image-delay-ms 20] [--out bench-results/bench.json]
+
+One model config (random weights; `minilm` loads the offline pretrained text encoder), one machine, one
+broker (the embedded tansu), images from a loopback HTTP server that answers after --image-delay-ms (a
+stand-in for a CDN round trip; 0 = as fast as loopback goes). Every post has text and an image, each under
+its own URL. Prints posts/s and p50/p99 latency per scenario (for the streaming ones: result timestamp
+minus post timestamp on the broker, posts produced as fast as the producer goes, so latency includes queueing)
+and the ratios c/b, c/e and d/c; writes the same as JSON. Figures, not pass/fail: the machines are shared.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from scripts.bench_scenarios import BenchPost, forward, naive, offline, stream
+from tests.image_server import ImageServer, make_jpeg
+from tests.services import run_broker, unique
+
+TARGETS = {"c/e": 3.0, "c/b": 0.8, "d_posts_per_s": 2000.0}
+WORDS = [
+    "the",
+    "quick",
+    "brown",
+    "fox",
+    "jumps",
+    "over",
+    "a",
+    "lazy",
+    "dog",
+    "while",
+    "people",
+    "talk",
+    "about",
+    "football",
+    "and",
+    "politics",
+]
+
+
+def build_model(preset: str, registry_dir: Path) -> tuple[Any, str]:
+    import torch
+
+    from model.checkpoint import save_checkpoint
+    from model.config import ModelConfig
+    from model.network import FusionClassifier
+    from model.preprocess import TextEncoder
+    from model.registry import ModelRegistry
+
+    torch.manual_seed(0)
+    config = ModelConfig.preset(preset)
+    model = FusionClassifier(config, pretrained=preset == "minilm").eval()  # minilm: the local text weights
+    text = TextEncoder.from_dir(config.tokenizer_source, config.max_length)
+    registry = ModelRegistry(registry_dir)
+    name = registry.new_version_name()
+    version = registry.publish(
+        lambda d: save_checkpoint(
+            d, model, tokenizer_dir_or_textencoder=text, thresholds={}, version=name, metrics={}
+        ),
+        version=name,
+    )
+    return registry, version
+
+
+def make_posts(server: ImageServer, n: int, prefix: str, delay_s: float) -> list[BenchPost]:
+    posts = []
+    for i in range(n):
+        image = make_jpeg(((i * 37) % 256, (i * 91) % 256, (i * 53) % 256), size=(320, 240))
+        path = f"/{prefix}/{i}.jpg"
+        server.add_bytes(path, image, "image/jpeg", delay_s=delay_s)
+        text = " ".join(WORDS[(i + k) % len(WORDS)] for k in range(8 + i % 24)) + f" #{prefix}{i}"
+        posts.append(BenchPost(f"{prefix}{i}", text, server.url(path), image))
+    return posts
+
+
+def settings_for(bootstrap: str, registry: Path, server: ImageServer, *, cache: bool) -> Any:
+    from events.settings import Settings
+
+    suffix = unique("bench")
+    return Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        kafka={
+            "bootstrap_servers": bootstrap,
+            "group_id": suffix,
+            "session_timeout_ms": 6000,
+            "topic_partitions": 3,
+        },
+        topics={
+            "posts": f"posts-{suffix}",
+            "results": f"results-{suffix}",
+            "dlq": f"dlq-{suffix}",
+            "model_updates": f"updates-{suffix}",
+        },
+        redis={
+            "url": os.environ.get("MODSTREAM_BENCH_REDIS", "redis://127.0.0.1:6379/0"),
+            "key_prefix": f"{suffix}:",
+        },
+        model={"registry": str(registry)},
+        fetch={"allow_hosts": [server.host]},
+        consumer={"cache_enabled": cache},
+        metrics={"port": 0},
+        device="cpu",
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--preset", choices=["tiny", "minilm"], default="tiny")
+    parser.add_argument("--posts", type=int, default=400, help="posts per scenario (a, b, c, e)")
+    parser.add_argument("--cached-posts", type=int, default=3000, help="posts of scenario d")
+    parser.add_argument("--image-delay-ms", type=float, default=20.0)
+    parser.add_argument("--out", type=Path, default=Path("bench-results/bench.json"))
+    args = parser.parse_args()
+    logging.basicConfig(level=os.environ.get("BENCH_LOG", "WARNING"))
+
+    import torch
+
+    from model.predictor import Predictor
+
+    delay = args.image_delay_ms / 1000
+    results: dict[str, dict[str, float]] = {}
+    with tempfile.TemporaryDirectory() as tmp, ImageServer() as server, run_broker() as broker:
+        registry, version = build_model(args.preset, Path(tmp) / "registry")
+        predictor = Predictor.load(registry.path(version), device="cpu")
+        batch = settings_for(broker.bootstrap, Path(tmp) / "registry", server, cache=False).batch.max_size
+        warm = make_posts(server, 16, "w", delay)
+        posts = make_posts(server, args.posts, "p", delay)
+        cached_posts = make_posts(server, args.cached_posts, "h", delay)
+        runs = [
+            ("a_forward", lambda: forward(predictor, posts, batch)),
+            ("b_offline", lambda: offline(predictor, posts)),
+            (
+                "c_stream",
+                lambda: stream(
+                    settings_for(broker.bootstrap, Path(tmp) / "registry", server, cache=False),
+                    posts,
+                    cached=False,
+                    warmup=warm,
+                ),
+            ),
+            (
+                "d_cached",
+                lambda: stream(
+                    settings_for(broker.bootstrap, Path(tmp) / "registry", server, cache=True),
+                    cached_posts,
+                    cached=True,
+                    warmup=warm,
+                ),
+            ),
+            (
+                "e_naive",
+                lambda: naive(
+                    settings_for(broker.bootstrap, Path(tmp) / "registry", server, cache=False),
+                    predictor,
+                    posts,
+                    warm,
+                ),
+            ),
+        ]
+        for name, run in runs:
+            t0 = time.perf_counter()
+            results[name] = run().summary()
+            print(f"{name:10s} {results[name]}  ({time.perf_counter() - t0:.1f}s)", flush=True)
+
+    rate = {k: v["posts_per_s"] for k, v in results.items()}
+    ratios = {
+        "c/b": round(rate["c_stream"] / rate["b_offline"], 2),
+        "c/e": round(rate["c_stream"] / rate["e_naive"], 2),
+        "d/c": round(rate["d_cached"] / rate["c_stream"], 2),
+    }
+    print(f"\n{'scenario':10s} {'posts/s':>9s} {'p50 ms':>9s} {'p99 ms':>9s}")
+    for name, r in results.items():
+        print(f"{name:10s} {r['posts_per_s']:9.1f} {r['p50_ms']:9.1f} {r['p99_ms']:9.1f}")
+    print("ratios", ratios, " targets: c/e >= 3, c/b >= 0.8, d >= 2000 posts/s")
+    report = {
+        "config": {
+            "preset": args.preset,
+            "posts": args.posts,
+            "cached_posts": args.cached_posts,
+            "image_delay_ms": args.image_delay_ms,
+            "batch_max_size": batch,
+            "torch_threads": torch.get_num_threads(),
+            "cpus": os.cpu_count(),
+            "machine": platform.platform(),
+        },
+        "scenarios": results,
+        "ratios": ratios,
+        "targets": TARGETS,
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2))
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,239 @@
+"""The five scenarios of `make bench`, each returning a `Measurement`. See scripts/bench.py.
+
+(a) forward: Predictor.predict_prepared on preprocessed posts, in batches of the consumer's max size.
+(b) offline: decode + preprocess + forward, one post after another, images already in memory.
+(c) stream: `ConsumerService` end to end through the broker, images from the loopback server, cache off.
+(d) cached: the same, every post a cache hit (the cache warmed by an unmeasured pass first).
+(e) naive: a batch-1 consumer: poll one post, fetch its image synchronously, score, publish, wait for the
+    acknowledgement, commit, next.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from confluent_kafka import Consumer, Producer, TopicPartition
+
+from consumer.service import ConsumerService
+from events.kafka import common_config, consumer_config, ensure_topics, producer_config
+from events.schemas import LabelScore, Result, decode_post, encode
+from events.settings import Settings
+
+
+@dataclass
+class Measurement:
+    name: str
+    posts: int
+    seconds: float
+    latencies_s: list[float]
+
+    def summary(self) -> dict[str, float]:
+        lat = sorted(self.latencies_s)
+        return {
+            "posts": self.posts,
+            "seconds": round(self.seconds, 3),
+            "posts_per_s": round(self.posts / self.seconds, 1),
+            "p50_ms": round(1000 * _percentile(lat, 0.50), 1),
+            "p99_ms": round(1000 * _percentile(lat, 0.99), 1),
+        }
+
+
+def _percentile(sorted_values: Sequence[float], q: float) -> float:
+    if not sorted_values:
+        return float("nan")
+    return sorted_values[min(len(sorted_values) - 1, int(q * len(sorted_values)))]
+
+
+@dataclass(frozen=True)
+class BenchPost:
+    post_id: str
+    text: str
+    image_url: str
+    image: bytes
+
+    def raw(self, post_id: str | None = None) -> bytes:
+        body = {"post_id": post_id or self.post_id, "text": self.text, "image_url": self.image_url}
+        return json.dumps(body).encode()
+
+
+def forward(predictor: Any, posts: Sequence[BenchPost], batch_size: int) -> Measurement:
+    prepared = [predictor.prepare(p.text, p.image) for p in posts]
+    predictor.predict_prepared(prepared[:batch_size])  # warm-up
+    latencies: list[float] = []
+    start = time.perf_counter()
+    for i in range(0, len(prepared), batch_size):
+        t0 = time.perf_counter()
+        chunk = prepared[i : i + batch_size]
+        predictor.predict_prepared(chunk)
+        latencies += [time.perf_counter() - t0] * len(chunk)
+    return Measurement("a_forward", len(posts), time.perf_counter() - start, latencies)
+
+
+def offline(predictor: Any, posts: Sequence[BenchPost]) -> Measurement:
+    predictor.predict([(posts[0].text, posts[0].image)])  # warm-up
+    latencies: list[float] = []
+    start = time.perf_counter()
+    for p in posts:
+        t0 = time.perf_counter()
+        predictor.predict_prepared([predictor.prepare(p.text, p.image)])
+        latencies.append(time.perf_counter() - t0)
+    return Measurement("b_offline", len(posts), time.perf_counter() - start, latencies)
+
+
+class ResultWatcher:
+    """Reads the results topic from the start in a thread: post_id -> (result timestamp ms)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.seen: dict[str, int] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        topic = self.settings.topics.results
+        c = Consumer(
+            common_config(self.settings.kafka) | {"group.id": "bench-watch", "enable.auto.commit": False}
+        )
+        parts = c.list_topics(topic, timeout=10).topics[topic].partitions
+        c.assign([TopicPartition(topic, p, 0) for p in parts])
+        while not self._stop.is_set():
+            for msg in c.consume(500, 0.05):
+                if msg.error() is None:
+                    with self._lock:
+                        self.seen[msg.key().decode()] = msg.timestamp()[1]
+        c.close()
+
+    def wait_for(self, keys: Sequence[str], timeout_s: float) -> dict[str, int]:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            with self._lock:
+                if all(k in self.seen for k in keys):
+                    return {k: self.seen[k] for k in keys}
+            time.sleep(0.01)
+        missing = sum(k not in self.seen for k in keys)
+        raise TimeoutError(f"{missing} of {len(keys)} results missing after {timeout_s}s")
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(10)
+
+
+def _produce(settings: Settings, items: Sequence[tuple[str, bytes]]) -> dict[str, int]:
+    """Produce, wait for every acknowledgement; returns post_id -> produce timestamp (ms)."""
+    producer = Producer(producer_config(settings.kafka))
+    stamps: dict[str, int] = {}
+
+    def report(err: Any, msg: Any) -> None:
+        if err is None:
+            stamps[msg.key().decode()] = msg.timestamp()[1]
+
+    for key, value in items:
+        producer.produce(settings.topics.posts, key=key, value=value, on_delivery=report)
+        producer.poll(0)
+    producer.flush(60)
+    return stamps
+
+
+def _measure_stream(
+    name: str, settings: Settings, watcher: ResultWatcher, items: Sequence[tuple[str, bytes]]
+) -> Measurement:
+    sent = _produce(settings, items)
+    keys = [k for k, _ in items]
+    got = watcher.wait_for(keys, timeout_s=600)
+    start_ms = min(sent.values())
+    seconds = (max(got.values()) - start_ms) / 1000
+    return Measurement(name, len(keys), seconds, [(got[k] - sent[k]) / 1000 for k in keys])
+
+
+def stream(
+    settings: Settings, posts: Sequence[BenchPost], *, cached: bool, warmup: Sequence[BenchPost]
+) -> Measurement:
+    """Runs a ConsumerService in a thread; warm-up posts go first so that the group join and the first
+    model call are not measured; for `cached`, an unmeasured pass fills the cache first."""
+    t = settings.topics
+    ensure_topics(settings.kafka, [t.posts, t.results, t.dlq, t.model_updates])
+    watcher = ResultWatcher(settings)
+    service = ConsumerService(settings)
+    thread = threading.Thread(target=service.run, daemon=True)
+    thread.start()
+    try:
+        tag = "hit" if cached else "miss"
+        _measure_stream(
+            "warmup",
+            settings,
+            watcher,
+            [(f"w-{tag}-{p.post_id}", p.raw(f"w-{tag}-{p.post_id}")) for p in warmup],
+        )
+        if cached:  # fill the cache with the very posts measured next (content keyed, new post ids)
+            _measure_stream(
+                "fill", settings, watcher, [(f"f-{p.post_id}", p.raw(f"f-{p.post_id}")) for p in posts]
+            )
+        name = "d_cached" if cached else "c_stream"
+        return _measure_stream(
+            name, settings, watcher, [(f"{tag}-{p.post_id}", p.raw(f"{tag}-{p.post_id}")) for p in posts]
+        )
+    finally:
+        service.stop("benchmark done")
+        thread.join(60)
+        watcher.close()
+
+
+def naive(
+    settings: Settings, predictor: Any, posts: Sequence[BenchPost], warmup: Sequence[BenchPost]
+) -> Measurement:
+    """The baseline: no batching, no concurrency, a synchronous fetch and a flush per post. Warm-up posts
+    go first, so that the group join is not measured."""
+    t = settings.topics
+    ensure_topics(settings.kafka, [t.posts, t.results])
+    consumer = Consumer(consumer_config(settings.kafka, group_id=f"{settings.kafka.group_id}-naive"))
+    consumer.subscribe([t.posts])
+    producer = Producer(producer_config(settings.kafka))
+    http = httpx.Client(timeout=10)
+
+    def handle(n: int, sent: dict[str, int]) -> tuple[list[float], list[float]]:
+        latencies: list[float] = []
+        done: list[float] = []
+        while len(done) < n:
+            msg = consumer.poll(1.0)
+            if msg is None or msg.error() is not None:
+                continue
+            post = decode_post(msg.value())
+            image = http.get(post.image_url).content if post.image_url else None
+            pred = predictor.predict([(post.text, image)])[0]
+            result = Result(
+                post_id=post.post_id,
+                labels=[LabelScore(label=n, score=s) for n, s in pred.top],
+                scores=pred.scores,
+                flagged=pred.flagged,
+                model_version=predictor.version,
+                image_status="ok" if image else "absent",
+            )
+            producer.produce(t.results, key=post.post_id, value=encode(result))
+            producer.flush(10)
+            consumer.store_offsets(msg)
+            consumer.commit(asynchronous=False)
+            now_ms = time.time() * 1000
+            if post.post_id in sent:
+                latencies.append((now_ms - sent[post.post_id]) / 1000)
+            done.append(now_ms)
+        return latencies, done
+
+    try:
+        handle(
+            len(warmup), _produce(settings, [(f"nw-{p.post_id}", p.raw(f"nw-{p.post_id}")) for p in warmup])
+        )
+        sent = _produce(settings, [(f"n-{p.post_id}", p.raw(f"n-{p.post_id}")) for p in posts])
+        latencies, done = handle(len(posts), sent)
+    finally:
+        consumer.close()
+        http.close()
+    seconds = (max(done) - min(sent.values())) / 1000
+    return Measurement("e_naive", len(posts), seconds, latencies)
