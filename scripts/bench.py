@@ -92,7 +92,7 @@ def settings_for(bootstrap: str, registry: Path, server: ImageServer, *, cache: 
 
     suffix = unique("bench")
     return Settings(
-        _env_file=None,  # type: ignore[call-arg]
+        _env_file=None,
         kafka={
             "bootstrap_servers": bootstrap,
             "group_id": suffix,

@@ -106,9 +106,10 @@ class ResultWatcher:
         c.assign([TopicPartition(topic, p, 0) for p in parts])
         while not self._stop.is_set():
             for msg in c.consume(500, 0.05):
-                if msg.error() is None:
+                key = msg.key()
+                if msg.error() is None and key is not None:
                     with self._lock:
-                        self.seen[msg.key().decode()] = msg.timestamp()[1]
+                        self.seen[key.decode()] = msg.timestamp()[1]
         c.close()
 
     def wait_for(self, keys: Sequence[str], timeout_s: float) -> dict[str, int]:
