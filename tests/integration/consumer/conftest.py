@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 
 from consumer.service import ConsumerService
@@ -27,6 +28,7 @@ from events.kafka import common_config, ensure_topics
 from events.schemas import ModelUpdate, Result, encode
 from events.settings import Settings
 from tests.image_server import ImageServer
+from tests.services import REDIS_URL
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -341,8 +343,10 @@ def image_server() -> Iterator[ImageServer]:
 @pytest.fixture
 def consumer_settings(
     make_settings: Callable[..., Settings], image_server: ImageServer
-) -> Callable[..., Settings]:
-    """make_settings with the consumer's test defaults: the image server allow-listed, short waits."""
+) -> Iterator[Callable[..., Settings]]:
+    """make_settings with the consumer's test defaults: the image server allow-listed, short waits.
+    The cache entries the test wrote are deleted afterwards."""
+    made: list[Settings] = []
 
     def make(**sections: Any) -> Settings:
         base: dict[str, Any] = {
@@ -359,6 +363,16 @@ def consumer_settings(
         }
         for name, value in sections.items():
             base[name] = base.get(name, {}) | value if isinstance(value, dict) else value
-        return make_settings(**base)
+        settings = make_settings(**base)
+        made.append(settings)
+        return settings
 
-    return make
+    yield make
+    client = redis.Redis.from_url(REDIS_URL, socket_timeout=2)
+    try:
+        for settings in made:
+            keys = list(client.scan_iter(match=settings.redis.key_prefix + "*", count=1000))
+            if keys:
+                client.delete(*keys)
+    finally:
+        client.close()
