@@ -9,7 +9,9 @@ take partitions away from the real consumers, and they start at once (a group jo
 
 `until_end=True` stops once every partition has reported its end (EOF from a fetch). Watermarks are
 not queried: the embedded broker's ListOffsets answer counts batches, not messages, while its
-fetch responses are right.
+fetch responses are right. For the same reason `start="end"` also skips, in each partition, the
+messages stamped before the reader started, until the first one stamped after (on Kafka the end
+offset is right and this skips nothing).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ class TopicReader:
         start: Start = "beginning",
         since: dict[int, int] | int | None = None,  # an offset for all partitions, or per partition
         clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
         conf = common_config(kafka) | {
             "group.id": "modstream-tools-observer",  # required by librdkafka; never joined, never committed
@@ -45,6 +48,9 @@ class TopicReader:
             "auto.offset.reset": "latest",
         }
         self.topic = topic
+        # start="end": skip what was stamped before now, partition by partition (see the module doc).
+        self._not_before_ms = int(wall_clock() * 1000) if start == "end" and since is None else None
+        self._caught_up: set[int] = set()
         self._consumer = Consumer(conf)
         self._clock = clock
         metadata = self._consumer.list_topics(topic, timeout=10)
@@ -91,8 +97,19 @@ class TopicReader:
                     continue
                 raise RuntimeError(f"reading {self.topic}: {err}")
             last = self._clock()
+            if self._is_old(msg):
+                continue
             count += 1
             yield msg
+
+    def _is_old(self, msg: Message) -> bool:
+        partition = msg.partition() or 0
+        if self._not_before_ms is None or partition in self._caught_up:
+            return False
+        if msg.timestamp()[1] < self._not_before_ms:
+            return True
+        self._caught_up.add(partition)
+        return False
 
     def close(self) -> None:
         self._consumer.close()
