@@ -164,11 +164,14 @@ def _demo(
     )
     collector = Collector(settings.kafka, [settings.topics.results], settings.topics.dlq)
     stack.callback(collector.close)
+    sent_at: dict[str, float] = {}
+    # One post first, not counted: the consumer group join (seconds) is not the service's latency.
+    warmup = [world.post("both", prefix="warmup")]
+    stream(console, settings, collector, warmup, images.base_url, sent_at, "warm-up (group join)")
 
     view.step(console, f"Streaming {plan.posts} posts")
     posts = world.stream(plan.posts - plan.reposts)
     originals = [p for p in posts if p.kind == "both"][: plan.reposts]
-    sent_at: dict[str, float] = {}
     stream(console, settings, collector, posts, images.base_url, sent_at, "posts")
     reposts = [world.repost(p) for p in originals]
     stream(console, settings, collector, reposts, images.base_url, sent_at, "reposts (same content)")

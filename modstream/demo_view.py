@@ -53,7 +53,8 @@ def results_table(posts: list[DemoPost], outcomes: dict[str, Outcome], title: st
         table.add_column(column, overflow="fold", no_wrap=column in ("post", TOP3))
     for post in shown:
         outcome = outcomes.get(post.post_id)
-        truth = "+".join(post.truth)
+        # The truth needs both modalities: a post missing one has none to compare with.
+        truth = "+".join(post.truth) if post.kind == "both" else "n/a"
         if outcome is None:
             table.add_row(post.post_id, _content(post), truth, "[yellow]no outcome[/]", "", "", "")
             continue
@@ -65,7 +66,7 @@ def results_table(posts: list[DemoPost], outcomes: dict[str, Outcome], title: st
         result = outcome.result
         top = ", ".join(
             f"[bold]{item.label}*[/] {item.score:.2f}"
-            if item.label in post.truth
+            if post.kind == "both" and item.label in post.truth
             else f"{item.label} {item.score:.2f}"
             for item in result.labels
         )

@@ -9,9 +9,9 @@ take partitions away from the real consumers, and they start at once (a group jo
 
 `until_end=True` stops once every partition has reported its end (EOF from a fetch). Watermarks are
 not queried: the embedded broker answers ListOffsets with a too-low end offset once messages were
-produced in batches, while its fetch responses are right. For the same reason `start="end"` also skips, in each partition, the
-messages stamped before the reader started, until the first one stamped after (on Kafka the end
-offset is right and this skips nothing).
+produced in batches, while its fetch responses are right. For the same reason `start="end"` also
+skips, in each partition, the messages stamped before the reader started, until the first one
+stamped after (on Kafka the end offset is right and this skips nothing).
 """
 
 from __future__ import annotations
