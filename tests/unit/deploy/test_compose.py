@@ -196,3 +196,10 @@ def test_bind_mounted_config_exists(services: dict[str, Any]) -> None:
         for source in _mounts(service).values():
             if source.startswith("./deploy/"):
                 assert (ROOT / source).exists(), f"{name} mounts missing {source}"
+
+
+def test_inline_python_healthchecks_compile(services: dict[str, Any]) -> None:
+    for name, service in services.items():
+        test = service["healthcheck"]["test"]
+        if test[:3] == ["CMD", "python", "-c"]:
+            compile(test[3], f"{name} healthcheck", "exec")
