@@ -8,6 +8,9 @@ columns become soft targets. The held-out part is the trainer's own stable hash 
 thresholds, 10% test for the figures); `--train-subset` samples the TRAIN split only (stratified),
 so the test figures are on the same held-out tweets either way. The paper (Davidson et al., ICWSM
 2017) reported weighted F1 0.90 and, for the hate class, precision 0.44 / recall 0.61.
+
+Measured (defaults below, --threads 1, 2 shared cores): 597 s of training CPU time; on the 2011
+held-out test tweets, argmax weighted F1 0.914 and hate P 0.415 / R 0.528 / F1 0.465.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--max-length", type=int, default=64, help="tokens per tweet (p95 is ~74)")
     parser.add_argument("--encoder-lr", type=float, default=5e-5)
+    parser.add_argument("--max-pos-weight", type=float, default=4.0, help="clamp of the per-label pos_weight")
     parser.add_argument("--train-subset", type=int, help="train on a stratified sample of this many")
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
     parser.add_argument("--work-dir", type=Path, default=Path("/tmp/modstream-davidson/work"))
@@ -80,6 +84,7 @@ def train_davidson(args: argparse.Namespace) -> dict:
         seed=settings.seed,
         text_layers=args.text_layers,
         encoder_lr=args.encoder_lr,
+        max_pos_weight=args.max_pos_weight,
         batch_size=32,
     )
     started = time.monotonic()
@@ -102,6 +107,7 @@ def train_davidson(args: argparse.Namespace) -> dict:
         "text_layers": args.text_layers,
         "epochs": args.epochs,
         "max_length": args.max_length,
+        "max_pos_weight": args.max_pos_weight,
         "torch_threads": torch.get_num_threads(),
         "train_cpu_seconds": candidate.train_seconds,
         "wall_seconds_total": time.monotonic() - started,
@@ -120,7 +126,8 @@ def format_davidson(report: dict) -> str:
         "",
         f"split sizes: {report['split_sizes']}",
         f"training: {run['encoders']} encoders (last {run['text_layers']} layers), {run['epochs']} epochs,"
-        f" max_length {run['max_length']}, {run['torch_threads']} torch threads",
+        f" max_length {run['max_length']}, pos_weight <= {run['max_pos_weight']},"
+        f" {run['torch_threads']} torch threads",
         f"CPU training time: {run['train_cpu_seconds']:.0f}s (process CPU seconds, all threads);"
         f" wall total {run['wall_seconds_total']:.0f}s",
         "paper: weighted F1 0.90, hate P 0.44 / R 0.61",

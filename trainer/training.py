@@ -51,7 +51,9 @@ class TrainConfig:
     warmup_fraction: float = 0.06
     schedule: Literal["linear", "cosine"] = "linear"
     text_layers: int = 2  # `last`: transformer layers fine-tuned
-    max_pos_weight: float = 10.0  # pos_weight = neg/pos per label, clamped to [1, this]
+    # pos_weight = neg/pos per label, clamped to [1, this]. On Davidson (5.8% hate) 4 beat 10: the
+    # argmax hate F1 went 0.437 -> 0.465 with precision 0.32 -> 0.41 (10 over-predicts the rare class).
+    max_pos_weight: float = 4.0
     modality_dropout: float = 0.0
     grad_clip: float = 1.0
     seed: int = 13
