@@ -36,6 +36,7 @@ def _script() -> ModuleType:
 
 
 @pytest.mark.skipif(not ENABLED, reason="opt-in, ~10 CPU-minutes: set MODSTREAM_TEST_DAVIDSON=1")
+@pytest.mark.timeout(2400)  # the suite's 600 s default is for everything else
 def test_davidson_held_out_figures(tmp_path: Path) -> None:
     if not DATA.is_file():
         pytest.fail(f"the Davidson data is missing: expected {DATA} (../shared/data/davidson/train.csv)")
