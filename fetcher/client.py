@@ -6,7 +6,8 @@
     >>> await fetcher.aclose()
 
 One fetch = up to `retries + 1` tries, each following up to `max_redirects` redirects by hand, all of
-it inside one total deadline. Every hop is checked by `check_url` (scheme, literal addresses) before
+it inside one total deadline; waiting for a concurrency slot is backpressure, not a slow host, and
+stops the deadline's clock. Every hop is checked by `check_url` (scheme, literal addresses) before
 it is requested and by the guarded connection layer (resolved addresses) when it connects. The body
 is streamed and abandoned as soon as it passes `max_bytes`; what arrives is accepted only if its
 magic bytes say it is an image. `fetch` never raises for a problem with one URL: it says what
@@ -16,10 +17,11 @@ happened in a `FetchResult` ("ok", "failed" or "blocked", with a short reason co
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import http.cookiejar
 import logging
 import random
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -98,10 +100,9 @@ class ImageFetcher:
     async def fetch(self, url: str) -> FetchResult:
         loop = asyncio.get_running_loop()
         start = loop.time()
-        deadline = start + self._settings.total_timeout_s
         try:
-            async with asyncio.timeout_at(deadline):
-                step = await self._with_retries(url, deadline)
+            async with asyncio.timeout_at(start + self._settings.total_timeout_s) as timeout:
+                step = await self._with_retries(url, timeout)
         except TimeoutError:
             step = _failed("timeout")
         except Exception:  # a bug here must not take the consumer down with it
@@ -120,22 +121,23 @@ class ImageFetcher:
     async def aclose(self) -> None:
         await self._client.aclose()
 
-    async def _with_retries(self, url: str, deadline: float) -> _Step:
+    async def _with_retries(self, url: str, timeout: asyncio.Timeout) -> _Step:
         loop = asyncio.get_running_loop()
         attempt = 0
         while True:
-            step = await self._follow(url)
+            step = await self._follow(url, timeout)
             if step.status != "failed":
                 return step
             wait = backoff_delay(
                 attempt, base_s=self._settings.backoff_s, cap_s=self._settings.backoff_max_s, rand=self._rand
             )
-            if not should_retry(step.reason, attempt, self._settings.retries, wait, deadline - loop.time()):
+            remaining = (timeout.when() or loop.time()) - loop.time()
+            if not should_retry(step.reason, attempt, self._settings.retries, wait, remaining):
                 return step
             await asyncio.sleep(wait)
             attempt += 1
 
-    async def _follow(self, url: str) -> _Step:
+    async def _follow(self, url: str, timeout: asyncio.Timeout) -> _Step:
         """One try: the request and its redirects, each hop checked before it is requested."""
         current: str | httpx.URL = url
         seen: set[str] = set()
@@ -148,7 +150,7 @@ class ImageFetcher:
             if key in seen:
                 return _failed("redirect_loop", key)
             seen.add(key)
-            step = await self._request(hop)
+            step = await self._request(hop, timeout)
             if step.redirect is None:
                 return step
             try:
@@ -157,20 +159,15 @@ class ImageFetcher:
                 return _failed("bad_redirect", key)
         return _failed("too_many_redirects", str(current))
 
-    async def _request(self, url: httpx.URL) -> _Step:
-        """One GET: a redirect to follow, or the outcome. Transport errors become reason codes."""
+    async def _request(self, url: httpx.URL, timeout: asyncio.Timeout) -> _Step:
+        """One GET: a redirect to follow, or the outcome. Transport errors become reason codes.
+
+        Waiting for a concurrency slot is backpressure, not slowness of the image's host: the time
+        spent waiting moves the deadline out, so the deadline measures only the fetch itself."""
         where = str(url)
         try:
-            async with (
-                self._limits.hold(normalise_host(url.host)),
-                self._client.stream("GET", url) as response,
-            ):
-                if response.status_code in _REDIRECTS:
-                    location = response.headers.get("location")
-                    return _Step("failed", redirect=location) if location else _failed("bad_redirect", where)
-                if response.status_code != 200:
-                    return _failed(f"http_{response.status_code}", where)
-                return await self._read_body(response, where)
+            async with self._slot(normalise_host(url.host), timeout):
+                return await self._get(url, where)
         except BlockedAddress as exc:
             log.info("image fetch refused: %s", exc)
             return _Step("blocked", "private_address", url=where)
@@ -188,6 +185,25 @@ class ImageFetcher:
             return _failed("invalid_url", where)
         except httpx.HTTPError:
             return _failed("http_error", where)
+
+    @contextlib.asynccontextmanager
+    async def _slot(self, host: str, timeout: asyncio.Timeout) -> AsyncIterator[None]:
+        """Hold a concurrency slot for `host`, with the deadline stopped while waiting for it."""
+        loop = asyncio.get_running_loop()
+        when, queued = timeout.when(), loop.time()
+        timeout.reschedule(None)
+        async with self._limits.hold(host):
+            timeout.reschedule(None if when is None else when + loop.time() - queued)
+            yield
+
+    async def _get(self, url: httpx.URL, where: str) -> _Step:
+        async with self._client.stream("GET", url) as response:
+            if response.status_code in _REDIRECTS:
+                location = response.headers.get("location")
+                return _Step("failed", redirect=location) if location else _failed("bad_redirect", where)
+            if response.status_code != 200:
+                return _failed(f"http_{response.status_code}", where)
+            return await self._read_body(response, where)
 
     async def _read_body(self, response: httpx.Response, where: str) -> _Step:
         limit = self._settings.max_bytes

@@ -49,6 +49,11 @@ class _Route:
     content_length: bool = True
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 256  # the default backlog of 5 resets connections under a fetcher's concurrency
+
+
 class ImageServer:
     """A loopback HTTP server whose routes a test registers; see the module docstring."""
 
@@ -61,8 +66,7 @@ class ImageServer:
         self._active = 0
         self.max_concurrent = 0
         self._stop = threading.Event()
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler_class(self))
-        self._httpd.daemon_threads = True
+        self._httpd = _Server(("127.0.0.1", 0), _handler_class(self))
         self.port: int = int(self._httpd.server_address[1])
         self._thread = threading.Thread(
             target=self._httpd.serve_forever, args=(0.05,), name="image-server", daemon=True

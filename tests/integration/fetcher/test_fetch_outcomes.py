@@ -161,6 +161,18 @@ def test_concurrency_is_bounded_per_host(server: ImageServer, fetch_settings: Se
     assert server.max_concurrent == 4
 
 
+def test_waiting_for_a_slot_does_not_count_against_the_deadline(
+    server: ImageServer, fetch_settings: Settings
+) -> None:
+    # One slot, each image takes 0.3 s: the sixth waits 1.5 s for its turn, three times the 0.5 s
+    # deadline, yet each fetch itself is well inside it.
+    server.add_bytes("/slow.png", make_png(), "image/png", delay_s=0.3)
+    settings = fetch_settings(concurrency=1, per_host_concurrency=1, total_timeout_s=0.5, retries=0)
+    results = fetch_all(settings, [server.url(f"/slow.png?{i}") for i in range(6)])
+    assert [r.status for r in results] == ["ok"] * 6
+    assert server.max_concurrent == 1
+
+
 def test_observe_reports_each_outcome(server: ImageServer, fetch_settings: Settings) -> None:
     server.add_bytes("/ok.png", make_png(), "image/png")
     server.add_status("/gone", 404)
