@@ -14,12 +14,14 @@ import json
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 from confluent_kafka import Consumer, Producer, TopicPartition
 
+from consumer.cache import make_cache
+from consumer.cache_keys import cache_key
 from consumer.service import ConsumerService
 from events.kafka import common_config, consumer_config, ensure_topics, producer_config
 from events.schemas import LabelScore, Result, decode_post, encode
@@ -32,8 +34,9 @@ class Measurement:
     posts: int
     seconds: float
     latencies_s: list[float]
+    outcomes: dict[str, int] = field(default_factory=dict)
 
-    def summary(self) -> dict[str, float]:
+    def summary(self) -> dict[str, Any]:
         lat = sorted(self.latencies_s)
         return {
             "posts": self.posts,
@@ -41,7 +44,7 @@ class Measurement:
             "posts_per_s": round(self.posts / self.seconds, 1),
             "p50_ms": round(1000 * _percentile(lat, 0.50), 1),
             "p99_ms": round(1000 * _percentile(lat, 0.99), 1),
-        }
+        } | ({"outcomes": self.outcomes} if self.outcomes else {})
 
 
 def _percentile(sorted_values: Sequence[float], q: float) -> float:
@@ -92,6 +95,7 @@ class ResultWatcher:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.seen: dict[str, int] = {}
+        self.outcomes: dict[str, tuple[str, bool]] = {}  # post_id -> (image_status, cached)
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -108,8 +112,10 @@ class ResultWatcher:
             for msg in c.consume(500, 0.05):
                 key = msg.key()
                 if msg.error() is None and key is not None:
+                    body = json.loads(msg.value() or b"{}")
                     with self._lock:
                         self.seen[key.decode()] = msg.timestamp()[1]
+                        self.outcomes[key.decode()] = (body["image_status"], body["cached"])
         c.close()
 
     def wait_for(self, keys: Sequence[str], timeout_s: float) -> dict[str, int]:
@@ -177,14 +183,36 @@ def stream(
             _measure_stream(
                 "fill", settings, watcher, [(f"f-{p.post_id}", p.raw(f"f-{p.post_id}")) for p in posts]
             )
+            _wait_until_cached(settings, service, posts)
         name = "d_cached" if cached else "c_stream"
-        return _measure_stream(
-            name, settings, watcher, [(f"{tag}-{p.post_id}", p.raw(f"{tag}-{p.post_id}")) for p in posts]
-        )
+        keyed = [(f"{tag}-{p.post_id}", p.raw(f"{tag}-{p.post_id}")) for p in posts]
+        measured = _measure_stream(name, settings, watcher, keyed)
+        for key, _ in keyed:  # what the results say: image fetched or not, served from the cache or not
+            status, was_cached = watcher.outcomes[key]
+            tally = f"image_{status}" + ("_cached" if was_cached else "")
+            measured.outcomes[tally] = measured.outcomes.get(tally, 0) + 1
+        return measured
     finally:
         service.stop("benchmark done")
         thread.join(60)
         watcher.close()
+
+
+def _wait_until_cached(settings: Settings, service: ConsumerService, posts: Sequence[BenchPost]) -> None:
+    """Cache writes trail the results (a writer thread): wait until every measured post is a hit."""
+    version = service.parts.manager.current.version
+    keys = [cache_key(settings.redis.key_prefix, version, p.text, p.image_url) for p in posts]
+    cache = make_cache(settings.redis)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if all(v is not None for v in cache.get_many(keys)):
+                return
+            time.sleep(0.05)
+        missing = sum(v is None for v in cache.get_many(keys))
+        raise TimeoutError(f"{missing} of {len(keys)} posts not in the cache after 60 s")
+    finally:
+        cache.close()
 
 
 def naive(
