@@ -4,31 +4,35 @@
                             [--image-delay-ms 20] [--out bench-results/bench.json]
 
 One model config (random weights; `minilm` loads the offline pretrained text encoder), one machine, one
-broker (the embedded tansu), images from a loopback HTTP server that answers after --image-delay-ms (a
-stand-in for a CDN round trip; 0 = as fast as loopback goes). Every post has text and an image, each under
-its own URL. Prints posts/s and p50/p99 latency per scenario (for the streaming ones: result timestamp
-minus post timestamp on the broker, posts produced as fast as the producer goes, so latency includes queueing)
-and the ratios c/b, c/e and d/c; writes the same as JSON. Figures, not pass/fail: the machines are shared.
+broker (the embedded tansu), images from a loopback HTTP server in a process of its own
+(scripts/bench_images.py) that answers after --image-delay-ms (a stand-in for a CDN round trip; 0 = as
+fast as loopback goes). Every post has text and an image, each under its own URL. Prints posts/s and
+p50/p99 latency per scenario (for the streaming ones: result timestamp minus post timestamp on the broker,
+posts produced as fast as the producer goes, so latency includes queueing) and the ratios c/b, c/e and
+d/c; writes the same as JSON. Figures, not pass/fail: the machines are shared.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
 import platform
+import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from scripts.bench_images import bench_image
 from scripts.bench_scenarios import BenchPost, forward, naive, offline, stream
-from tests.image_server import ImageServer, make_jpeg
 from tests.services import run_broker, unique
 
 TARGETS = {"c/e": 3.0, "c/b": 0.8, "d_posts_per_s": 2000.0}
@@ -76,18 +80,31 @@ def build_model(preset: str, registry_dir: Path) -> tuple[Any, str]:
     return registry, version
 
 
-def make_posts(server: ImageServer, n: int, prefix: str, delay_s: float) -> list[BenchPost]:
+@contextlib.contextmanager
+def image_host(delay_ms: float) -> Iterator[str]:
+    """scripts/bench_images.py in a child process; yields its host:port."""
+    script = Path(__file__).with_name("bench_images.py")
+    proc = subprocess.Popen(
+        [sys.executable, str(script), "--delay-ms", str(delay_ms)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert proc.stdout is not None
+        port = int(proc.stdout.readline().split()[1])
+        yield f"127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def make_posts(host: str, n: int, prefix: str) -> list[BenchPost]:
     posts = []
     for i in range(n):
-        image = make_jpeg(((i * 37) % 256, (i * 91) % 256, (i * 53) % 256), size=(320, 240))
-        path = f"/{prefix}/{i}.jpg"
-        server.add_bytes(path, image, "image/jpeg", delay_s=delay_s)
         text = " ".join(WORDS[(i + k) % len(WORDS)] for k in range(8 + i % 24)) + f" #{prefix}{i}"
-        posts.append(BenchPost(f"{prefix}{i}", text, server.url(path), image))
+        posts.append(BenchPost(f"{prefix}{i}", text, f"http://{host}/{prefix}/{i}.jpg", bench_image(i)))
     return posts
 
 
-def settings_for(bootstrap: str, registry: Path, server: ImageServer, *, cache: bool) -> Any:
+def settings_for(bootstrap: str, registry: Path, host: str, *, cache: bool) -> Any:
     from events.settings import Settings
 
     suffix = unique("bench")
@@ -110,7 +127,7 @@ def settings_for(bootstrap: str, registry: Path, server: ImageServer, *, cache: 
             "key_prefix": f"{suffix}:",
         },
         model={"registry": str(registry)},
-        fetch={"allow_hosts": [server.host]},
+        fetch={"allow_hosts": [host]},
         consumer={"cache_enabled": cache},
         metrics={"port": 0},
         device="cpu",
@@ -132,22 +149,25 @@ def main() -> int:
 
     from model.predictor import Predictor
 
-    delay = args.image_delay_ms / 1000
     results: dict[str, dict[str, Any]] = {}
-    with tempfile.TemporaryDirectory() as tmp, ImageServer() as server, run_broker() as broker:
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        image_host(args.image_delay_ms) as host,
+        run_broker() as broker,
+    ):
         registry, version = build_model(args.preset, Path(tmp) / "registry")
         predictor = Predictor.load(registry.path(version), device="cpu")
-        batch = settings_for(broker.bootstrap, Path(tmp) / "registry", server, cache=False).batch.max_size
-        warm = make_posts(server, 16, "w", delay)
-        posts = make_posts(server, args.posts, "p", delay)
-        cached_posts = make_posts(server, args.cached_posts, "h", delay)
+        batch = settings_for(broker.bootstrap, Path(tmp) / "registry", host, cache=False).batch.max_size
+        warm = make_posts(host, 16, "w")
+        posts = make_posts(host, args.posts, "p")
+        cached_posts = make_posts(host, args.cached_posts, "h")
         runs = [
             ("a_forward", lambda: forward(predictor, posts, batch)),
             ("b_offline", lambda: offline(predictor, posts)),
             (
                 "c_stream",
                 lambda: stream(
-                    settings_for(broker.bootstrap, Path(tmp) / "registry", server, cache=False),
+                    settings_for(broker.bootstrap, Path(tmp) / "registry", host, cache=False),
                     posts,
                     cached=False,
                     warmup=warm,
@@ -156,7 +176,7 @@ def main() -> int:
             (
                 "d_cached",
                 lambda: stream(
-                    settings_for(broker.bootstrap, Path(tmp) / "registry", server, cache=True),
+                    settings_for(broker.bootstrap, Path(tmp) / "registry", host, cache=True),
                     cached_posts,
                     cached=True,
                     warmup=warm,
@@ -165,7 +185,7 @@ def main() -> int:
             (
                 "e_naive",
                 lambda: naive(
-                    settings_for(broker.bootstrap, Path(tmp) / "registry", server, cache=False),
+                    settings_for(broker.bootstrap, Path(tmp) / "registry", host, cache=False),
                     predictor,
                     posts,
                     warm,
