@@ -161,36 +161,17 @@ def main() -> int:
         warm = make_posts(host, 16, "w")
         posts = make_posts(host, args.posts, "p")
         cached_posts = make_posts(host, args.cached_posts, "h")
+        registry_dir = Path(tmp) / "registry"
+
+        def fresh(cache: bool) -> Any:  # new topics and group for each streaming scenario
+            return settings_for(broker.bootstrap, registry_dir, host, cache=cache)
+
         runs = [
             ("a_forward", lambda: forward(predictor, posts, batch)),
             ("b_offline", lambda: offline(predictor, posts)),
-            (
-                "c_stream",
-                lambda: stream(
-                    settings_for(broker.bootstrap, Path(tmp) / "registry", host, cache=False),
-                    posts,
-                    cached=False,
-                    warmup=warm,
-                ),
-            ),
-            (
-                "d_cached",
-                lambda: stream(
-                    settings_for(broker.bootstrap, Path(tmp) / "registry", host, cache=True),
-                    cached_posts,
-                    cached=True,
-                    warmup=warm,
-                ),
-            ),
-            (
-                "e_naive",
-                lambda: naive(
-                    settings_for(broker.bootstrap, Path(tmp) / "registry", host, cache=False),
-                    predictor,
-                    posts,
-                    warm,
-                ),
-            ),
+            ("c_stream", lambda: stream(fresh(False), posts, cached=False, warmup=warm)),
+            ("d_cached", lambda: stream(fresh(True), cached_posts, cached=True, warmup=warm)),
+            ("e_naive", lambda: naive(fresh(False), predictor, posts, warm)),
         ]
         for name, run in runs:
             if args.only and name not in args.only:

@@ -28,7 +28,7 @@ from events.settings import TrainerSettings
 from model.checkpoint import save_checkpoint
 from model.config import ModelConfig
 from model.network import FusionClassifier
-from model.predictor import Predictor
+from model.predictor import Predictor, resolve_device
 from model.preprocess import TextEncoder
 from model.registry import ModelRegistry
 from trainer.dataset import Dataset, Example, Split, fingerprint, label_counts, only_modality, split_examples
@@ -65,12 +65,6 @@ class Candidate:
     @property
     def metrics(self) -> dict[str, float]:
         return dict(self.report["summary"])
-
-
-def resolve_device(device: str) -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
 
 
 def train_candidate(
