@@ -91,6 +91,12 @@ def _train_once(args: argparse.Namespace, settings: Settings) -> int:
         train_config=config,
     )
     print(format_report(outcome.report))
+    images = outcome.report.get("images", {})
+    if images.get("skipped"):
+        print(
+            f"images skipped as undecodable: {images['skipped']} of {images['checked']} "
+            f"{images['reasons']} ({images['dropped']} examples without text left out)"
+        )
     print(f"training CPU time: {outcome.report['train']['cpu_seconds']:.1f}s")
     if outcome.current_metrics is not None:
         metric = trainer.promote_metric
