@@ -43,6 +43,10 @@ from trainer.training import EncoderMode, TrainConfig, Trainer
 log = logging.getLogger(__name__)
 
 
+class UnusableDataset(ValueError):
+    """The data was read, but too little of it is usable to train and evaluate (exit 2 in the CLI)."""
+
+
 @dataclass(frozen=True)
 class TrainOutcome:
     version: str | None  # the promoted version, None when not promoted
@@ -94,7 +98,7 @@ def train_candidate(
     splits = split_examples(data, settings.holdout_fraction, settings.seed)
     if not splits["train"] or not splits["test"]:
         sizes = {k: len(v) for k, v in splits.items()}
-        raise ValueError(f"need examples in both train and test splits, got {sizes}")
+        raise UnusableDataset(f"need examples in both train and test splits, got {sizes}")
     torch.manual_seed(cfg.seed)  # the head's initial weights (and a tiny encoder's) follow the seed
     model = FusionClassifier(mcfg, pretrained=pretrained)
     text = TextEncoder.from_dir(mcfg.tokenizer_source, mcfg.max_length)
