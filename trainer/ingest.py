@@ -18,9 +18,10 @@ Per message, in order:
         the batch write raises                   -> written one by one; a record that still fails
                                                     is dead-lettered, stage "store"
 
-One outcome per message: a hostile record (a datetime at the end of time, 100 KB of "[", a lone
-surrogate) is that record's dead letter, never the end of the batch. Only
-an outage raises: the store's disk or database failing (`is_outage`), which no dead letter can fix.
+One outcome per message: a hostile record (a datetime at the end of time, 100 KB of "[", anything
+the decoder, the image check or the store chokes on) is that record's dead letter, never the end of
+the batch. Only an outage raises: the store's disk or database failing (`is_outage`), which no dead
+letter can fix; the caller then commits nothing, and a restart redoes the batch.
 
 Nothing here talks to Kafka or HTTP: the fetch and the label set are passed in, and the caller commits
 offsets only after `ingest` returned (the store is durable by then) and the dead letters are acknowledged.
@@ -158,7 +159,9 @@ class FeedbackIngestor:
             if is_outage(exc):
                 raise
             log.warning(
-                "feedback batch write failed (%s); writing its %d records one by one", exc, len(pending)
+                "feedback batch write failed (%s); writing its %d records one by one",
+                _one_line(exc),
+                len(pending),
             )
         for message, record in pending:
             try:
