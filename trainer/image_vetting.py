@@ -5,8 +5,10 @@
 
 Before this, one truncated JPEG in img_resized/ raised inside the feature cache or a training batch and
 ended the whole run with a traceback. Every image is now read (a regular file, with a byte cap: see
-trainer.readers.files) and decoded exactly as training will decode it, in a thread pool (Pillow
-releases the GIL while decoding). One that fails loses its image: the example keeps its text, or is
+trainer.readers.files) and decoded by the same decode_image training uses, in a thread pool (Pillow
+releases the GIL while decoding), at a small size: JPEG draft mode then skips most of the inverse DCT
+but still entropy-decodes every byte, so truncation and corruption are found just the same, ~5x
+cheaper (one thread, 500x500 JPEGs: 17.2 ms/image at 224 px, 3.1 ms at 32 px). One that fails loses its image: the example keeps its text, or is
 dropped when it has none. Each skip is logged (the first few in full) and counted, and the count goes
 into the run's report.
 """
@@ -27,6 +29,7 @@ from trainer.readers.files import MAX_IMAGE_BYTES, DatasetFileError, one_line, r
 log = logging.getLogger(__name__)
 
 _WARN_LIMIT = 20  # skipped images logged one by one; the rest only counted
+VET_SIZE = 32  # decode size for the check; never above the model's own
 
 # path -> None when usable, else a one-line reason
 ImageProbe = Callable[[Path], str | None]
@@ -63,7 +66,7 @@ def vet_images(
     dataset: Dataset, *, size: int, probe: ImageProbe | None = None, workers: int | None = None
 ) -> tuple[Dataset, VetReport]:
     """`dataset` without the images that cannot be decoded; the report says how many and why."""
-    check = probe or decode_probe(size)
+    check = probe or decode_probe(min(size, VET_SIZE))
     paths = list(dict.fromkeys(e.image_path for e in dataset.examples if e.image_path is not None))
     report = VetReport(checked=len(paths))
     if not paths:
