@@ -8,9 +8,10 @@ ended the whole run with a traceback. Every image is now read (a regular file, w
 trainer.readers.files) and decoded by the same decode_image training uses, in a thread pool (Pillow
 releases the GIL while decoding), at a small size: JPEG draft mode then skips most of the inverse DCT
 but still entropy-decodes every byte, so truncation and corruption are found just the same, ~5x
-cheaper (one thread, 500x500 JPEGs: 17.2 ms/image at 224 px, 3.1 ms at 32 px). One that fails loses its image: the example keeps its text, or is
-dropped when it has none. Each skip is logged (the first few in full) and counted, and the count goes
-into the run's report.
+cheaper (one thread, 500x500 JPEGs: 17.2 ms/image at 224 px, 3.1 ms at 32 px).
+
+An image that fails is set aside: its example keeps its text, or is dropped when it has none. Each
+skip is logged (the first few in full) and counted, and the count goes into the run's report.
 """
 
 from __future__ import annotations
