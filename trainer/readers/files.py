@@ -27,7 +27,7 @@ import re
 import stat
 from pathlib import Path
 
-MAX_TABLE_BYTES = 2 * 1024**3  # a CSV / JSONL / MMHS150K_GT.json (the real GT file is ~70 MB)
+MAX_TABLE_BYTES = 2 * 1024**3  # a CSV / JSONL / MMHS150K_GT.json: far above any real one, bounds memory
 MAX_LIST_BYTES = 64 * 1024**2  # a split file of ids
 MAX_SIDE_BYTES = 1024**2  # one OCR json of img_txt/
 MAX_IMAGE_BYTES = 20 * 1024**2  # = model.images.DEFAULT_MAX_BYTES (not imported: that pulls in torch)
