@@ -14,6 +14,7 @@ import torch
 
 from model.preprocess import ModelBatch, PreparedPost, TextEncoder, collate, decode_image
 from trainer.dataset import Example
+from trainer.readers.files import MAX_IMAGE_BYTES, read_capped
 
 BUCKET_WINDOW = 50  # batches per length-sorted window
 
@@ -45,7 +46,8 @@ def tokenize(examples: Sequence[Example], text: TextEncoder) -> list[list[int] |
 
 
 def load_image(path: Path, size: int) -> torch.Tensor:
-    return decode_image(path.read_bytes(), size=size)
+    """A regular file, read with a byte cap and never blocking (vet_images checked it decodes)."""
+    return decode_image(read_capped(path, MAX_IMAGE_BYTES), size=size)
 
 
 def make_batch(

@@ -67,30 +67,40 @@ def run(args: argparse.Namespace) -> int:
 def _train_once(args: argparse.Namespace, settings: Settings) -> int:
     from model.registry import ModelRegistry
     from trainer.metrics import format_report, json_safe
-    from trainer.readers import read_dataset
-    from trainer.run import train_and_maybe_promote
+    from trainer.readers import DatasetFileError, read_dataset
+    from trainer.run import UnusableDataset, train_and_maybe_promote
     from trainer.training import TrainConfig
 
     try:
         dataset = read_dataset(args.data, args.format)
     except (OSError, ValueError) as exc:
-        print(f"cannot read {args.data}: {exc}", file=sys.stderr)
+        print(f"cannot train: {exc}", file=sys.stderr)
         return 2
     trainer = settings.trainer
     config = TrainConfig.for_mode(args.encoders, args.epochs, seed=trainer.seed, text_layers=args.text_layers)
     registry = ModelRegistry(settings.model.registry)
-    outcome = train_and_maybe_promote(
-        dataset,
-        registry=registry,
-        preset=args.preset or trainer.preset,
-        work_dir=args.work_dir or trainer.data_dir / "offline",
-        settings=trainer,
-        device=settings.device,
-        progress=not args.no_progress,
-        encoders=args.encoders,
-        train_config=config,
-    )
+    try:
+        outcome = train_and_maybe_promote(
+            dataset,
+            registry=registry,
+            preset=args.preset or trainer.preset,
+            work_dir=args.work_dir or trainer.data_dir / "offline",
+            settings=trainer,
+            device=settings.device,
+            progress=not args.no_progress,
+            encoders=args.encoders,
+            train_config=config,
+        )
+    except (DatasetFileError, UnusableDataset) as exc:  # e.g. every row refused; an image swapped meanwhile
+        print(f"cannot train: {exc}", file=sys.stderr)
+        return 2
     print(format_report(outcome.report))
+    images = outcome.report.get("images", {})
+    if images.get("skipped"):
+        print(
+            f"images skipped as undecodable: {images['skipped']} of {images['checked']} "
+            f"{images['reasons']} ({images['dropped']} examples without text left out)"
+        )
     print(f"training CPU time: {outcome.report['train']['cpu_seconds']:.1f}s")
     if outcome.current_metrics is not None:
         metric = trainer.promote_metric

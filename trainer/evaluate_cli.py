@@ -34,6 +34,7 @@ def run(args: argparse.Namespace) -> int:
     from model.predictor import Predictor
     from model.registry import ModelRegistry
     from trainer.dataset import split_examples
+    from trainer.image_vetting import vet_images
     from trainer.metrics import evaluate, format_report, json_safe
     from trainer.readers import read_dataset
     from trainer.scoring import score_version
@@ -52,6 +53,12 @@ def run(args: argparse.Namespace) -> int:
     except (OSError, ValueError, CheckpointError) as exc:
         print(f"cannot evaluate: {exc}", file=sys.stderr)
         return 2
+    dataset, vetted = vet_images(dataset, size=predictor.checkpoint.config.image_size)
+    if vetted.skipped:
+        print(
+            f"images skipped as undecodable: {vetted.skipped} of {vetted.checked} {vetted.reasons} "
+            f"({vetted.dropped} examples without text left out)"
+        )
     if set(predictor.labels) != set(dataset.labels):
         print(
             f"label sets differ: model {list(predictor.labels)}, data {list(dataset.labels)}", file=sys.stderr
@@ -71,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
     scores = score_version(predictor, examples)
     report = evaluate(labels, predictor.benign_label, targets, scores, dict(predictor.thresholds))
     report["model"] = {"version": predictor.version, "path": str(model_dir)}
-    report["data"] = {"path": str(args.data), "split": args.split}
+    report["data"] = {"path": str(args.data), "split": args.split, "images": vetted.as_dict()}
     report = json_safe(report)
     print(f"model {predictor.version} on {args.data} ({args.split}, {len(examples)} examples)")
     print(format_report(report))

@@ -32,6 +32,7 @@ from model.predictor import Predictor, resolve_device
 from model.preprocess import TextEncoder
 from model.registry import ModelRegistry
 from trainer.dataset import Dataset, Example, Split, fingerprint, label_counts, only_modality, split_examples
+from trainer.image_vetting import vet_images
 from trainer.metrics import evaluate, json_safe
 from trainer.promotion import decide
 from trainer.scoring import score_version
@@ -40,6 +41,10 @@ from trainer.thresholds import choose_thresholds
 from trainer.training import EncoderMode, TrainConfig, Trainer
 
 log = logging.getLogger(__name__)
+
+
+class UnusableDataset(ValueError):
+    """The data was read, but too little of it is usable to train and evaluate (exit 2 in the CLI)."""
 
 
 @dataclass(frozen=True)
@@ -85,14 +90,15 @@ def train_candidate(
 ) -> Candidate:
     """Train on the train split, choose thresholds on val, report on test."""
     data = only_modality(dataset, modality)
-    splits = split_examples(data, settings.holdout_fraction, settings.seed)
-    if not splits["train"] or not splits["test"]:
-        sizes = {k: len(v) for k, v in splits.items()}
-        raise ValueError(f"need examples in both train and test splits, got {sizes}")
     cfg = train_config or TrainConfig.for_mode(encoders, epochs, seed=settings.seed)
     mcfg = ModelConfig.preset(preset, labels=data.labels, benign_label=data.benign_label)
     if model_config is not None:  # an explicit architecture; the label set always comes from the data
         mcfg = dataclasses.replace(model_config, labels=data.labels, benign_label=data.benign_label)
+    data, vetted = vet_images(data, size=mcfg.image_size)  # one bad image must not end the run
+    splits = split_examples(data, settings.holdout_fraction, settings.seed)
+    if not splits["train"] or not splits["test"]:
+        sizes = {k: len(v) for k, v in splits.items()}
+        raise UnusableDataset(f"need examples in both train and test splits, got {sizes}")
     torch.manual_seed(cfg.seed)  # the head's initial weights (and a tiny encoder's) follow the seed
     model = FusionClassifier(mcfg, pretrained=pretrained)
     text = TextEncoder.from_dir(mcfg.tokenizer_source, mcfg.max_length)
@@ -127,6 +133,7 @@ def train_candidate(
     scores = trainer.predict(splits["test"])
     report = evaluate(data.labels, data.benign_label, _targets(splits["test"]), scores, thresholds)
     report["split_sizes"] = {k: len(v) for k, v in splits.items()}
+    report["images"] = vetted.as_dict()  # checked / skipped (undecodable) / dropped (no text either)
     report["train"] = {
         "config": cfg.to_dict(),
         "history": history,

@@ -12,6 +12,7 @@ import numpy as np
 from model.predictor import Predictor
 from model.preprocess import PreparedPost
 from trainer.dataset import Example
+from trainer.readers.files import MAX_IMAGE_BYTES, read_capped
 
 
 def score_version(predictor: Predictor, examples: Sequence[Example], batch_size: int = 64) -> np.ndarray:
@@ -26,10 +27,10 @@ def score_version(predictor: Predictor, examples: Sequence[Example], batch_size:
 
 
 def _prepare(predictor: Predictor, example: Example) -> PreparedPost:
-    image = example.image_path.read_bytes() if example.image_path is not None else None
     try:
+        image = read_capped(example.image_path, MAX_IMAGE_BYTES) if example.image_path is not None else None
         return predictor.prepare(example.text, image)
-    except Exception:  # ImageDecodeError and friends: the consumer scores text-only too
+    except Exception:  # DatasetFileError, ImageDecodeError and friends: the consumer scores text-only too
         if example.text:
             return predictor.prepare(example.text, None)
         raise

@@ -7,7 +7,8 @@ The loop, one batch at a time:
 
     poll feedback (group kafka.trainer_group_id, auto-commit off)
       -> ingest: validate, fetch images once, store (one fsync'd transaction)
-      -> dead letters to topics.feedback_dlq, wait for their acks
+      -> dead letters to topics.feedback_dlq, wait for their acks (bounded retries; if the broker
+         never takes them, that is an outage: stop with exit 1, nothing committed past them)
       -> commit the batch's offsets (synchronous)     # only now: everything above is durable
       -> RetrainJob.tick(): harvest a finished training, announce it, maybe start the next
 
@@ -30,11 +31,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from events.dead_letter import dead_letter_headers
 from events.kafka import ensure_topics
 from events.schemas import ModelUpdate, encode, utc_now
 from events.settings import Settings
 from trainer.dataset import Dataset
+from trainer.dead_letters import send_dead_letters
 from trainer.ingest import BatchOutcome, FeedbackIngestor, FetchOutcome, commit_positions
 from trainer.kafka_io import EventSink, FeedbackSource
 from trainer.labelset import LabelSetReader
@@ -117,14 +118,15 @@ def run_service(
         store, fetch_many=fetch_many, labels=lambda: labels.label_set()[0], check_image=check_image
     )
     try:
+        dlq = settings.topics.feedback_dlq
         with _stop_on_signals() as stop:
             last_activity, joined = time.monotonic(), False
             while not stop.is_set():
                 batch = source.poll(max_messages=poll_batch, timeout_s=poll_timeout_s)
                 if batch:
-                    outcome = ingestor.ingest(batch)
-                    _dead_letter(sink, settings.topics.feedback_dlq, outcome)
-                    sink.flush()
+                    outcome = ingestor.ingest(batch)  # raises only on an outage of the store
+                    if not send_dead_letters(sink, dlq, outcome.dead_letters, sleep=stop.wait):
+                        return 1  # an outage of the broker; logged; nothing committed past it
                     source.commit(commit_positions(batch))
                     _log_batch(len(batch), outcome)
                     last_activity = time.monotonic()
@@ -168,20 +170,6 @@ def _default_train(settings: Settings, registry: Any, options: dict[str, Any]) -
         )
 
     return train
-
-
-def _dead_letter(sink: EventSink, topic: str, outcome: BatchOutcome) -> None:
-    for letter in outcome.dead_letters:
-        message = letter.message
-        headers = dead_letter_headers(
-            stage=letter.stage,
-            error_type=letter.error_type,
-            message=letter.detail,
-            topic=message.topic() or "",
-            partition=message.partition() or 0,
-            offset=message.offset() or 0,
-        )
-        sink.send(topic, message.key(), message.value(), headers)
 
 
 def _log_batch(n: int, outcome: BatchOutcome) -> None:

@@ -103,6 +103,20 @@ def _micros(moment: datetime) -> int:
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
+def storable_time(moment: datetime) -> str | None:
+    """None when `moment` can be stored (as UTC and as microseconds), else why not.
+
+    A valid ISO timestamp can still overflow: "9999-12-31T23:59:59-05:00" is past the last UTC
+    datetime Python has, so `astimezone` raises OverflowError.
+    """
+    try:
+        _micros(moment)
+        _utc(moment).isoformat()
+    except (OverflowError, ValueError) as exc:
+        return f"decided_at {moment.isoformat()} cannot be stored as UTC: {exc}"
+    return None
+
+
 def _fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:

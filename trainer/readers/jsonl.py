@@ -5,6 +5,10 @@ Empty labels, or ["NotHate"], mean benign. The label set is the default six when
 of them (so models trained on feedback keep one label set across retrains); otherwise the default
 six plus the new names, sorted.
 
+The file is hostile: it is read with a byte cap and never blocks (trainer.readers.files), and a line
+that is not a usable event (invalid, nested too deep, a date past what UTC can hold) is skipped and
+counted, never the end of the read.
+
     >>> ds = read_jsonl(Path("feedback.jsonl"))
     >>> ds.labels
     ('NotHate', 'Racist', 'Sexist', 'Homophobe', 'Religion', 'OtherHate')
@@ -14,15 +18,18 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 
 from events.schemas import Feedback, InvalidEvent, decode_feedback
 from model.labels import DEFAULT_BENIGN, DEFAULT_LABELS, multi_hot
 from trainer.dataset import Dataset, Example
+from trainer.readers.files import MAX_TABLE_BYTES, one_line, read_capped
 
 log = logging.getLogger(__name__)
 
 ImageResolver = Callable[[Feedback], Path | None]
+_WARN_LIMIT = 20  # bad lines logged in full; the rest only counted
 
 
 def latest_by_post(events: Iterable[Feedback]) -> list[Feedback]:
@@ -30,9 +37,14 @@ def latest_by_post(events: Iterable[Feedback]) -> list[Feedback]:
     latest: dict[str, Feedback] = {}
     for event in events:
         held = latest.get(event.post_id)
-        if held is None or event.decided_at >= held.decided_at:
+        if held is None or _utc(event.decided_at) >= _utc(held.decided_at):
             latest[event.post_id] = event
     return list(latest.values())
+
+
+def _utc(moment: datetime) -> datetime:
+    """A naive time is UTC (as in the store): comparing naive with aware datetimes raises TypeError."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
 
 
 def label_set(events: Sequence[Feedback]) -> tuple[str, ...]:
@@ -68,20 +80,39 @@ def feedback_dataset(
 
 
 def read_feedback_events(path: Path) -> list[Feedback]:
+    """Every valid event of the file (read with a byte cap, never blocking); a bad line is skipped
+    and counted, whatever it holds (invalid UTF-8, 100 KB of "[", a date past the year 9999)."""
+    data = read_capped(Path(path), MAX_TABLE_BYTES)
     events: list[Feedback] = []
     invalid = 0
-    with Path(path).open("rb") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                events.append(decode_feedback(line.strip()))
-            except InvalidEvent as exc:
-                invalid += 1
-                log.warning("%s line %d skipped: %s", path, number, exc)
+    for number, line in enumerate(data.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            event = decode_feedback(line.strip())
+            problem = _unusable_time(event)
+        except InvalidEvent as exc:
+            problem = str(exc)
+        except Exception as exc:  # e.g. RecursionError from deep nesting: that line, not the file
+            problem = f"{type(exc).__name__}: {exc}"
+        if problem is not None:
+            invalid += 1
+            if invalid <= _WARN_LIMIT:
+                log.warning("%s line %d skipped: %s", path, number, one_line(problem))
+            continue
+        events.append(event)
     if invalid:
         log.warning("%s: %d invalid lines skipped", path, invalid)
     return events
+
+
+def _unusable_time(event: Feedback) -> str | None:
+    """Dates are compared across events (latest wins); one that overflows UTC cannot be."""
+    try:
+        event.decided_at.astimezone(UTC)
+    except (OverflowError, ValueError) as exc:
+        return f"decided_at {event.decided_at.isoformat()} out of range: {exc}"
+    return None
 
 
 def read_jsonl(path: Path, *, image_for: ImageResolver | None = None) -> Dataset:

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from model.labels import DEFAULT_LABELS
-from trainer.readers import detect_format, read_dataset
+from trainer.readers import DatasetFileError, detect_format, read_dataset
 
 
 def _mmhs(root: Path) -> Path:
@@ -124,5 +124,5 @@ def test_unknown_format_and_missing_path(tmp_path: Path) -> None:
     (tmp_path / "x.txt").write_text("hi")
     with pytest.raises(ValueError, match="--format"):
         read_dataset(tmp_path / "x.txt")
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(DatasetFileError, match="no data"):  # one error type for every unreadable input
         read_dataset(tmp_path / "missing.csv")
