@@ -116,9 +116,10 @@ class ModelManager(Generic[P]):
 
     def next_retry_in(self) -> float | None:
         """Seconds until a refused version is tried again (None when none waits)."""
-        if not self._failures:
-            return None
-        return max(0.0, min(f.retry_at for f in self._failures.values()) - self._clock())
+        with self._lock:  # check() edits the failures
+            if not self._failures:
+                return None
+            return max(0.0, min(f.retry_at for f in self._failures.values()) - self._clock())
 
     def check(self) -> P | None:
         """Read CURRENT; load and swap in a new version when there is one. Returns the serving predictor."""

@@ -241,3 +241,37 @@ def test_garbage_or_traversal_in_a_real_current_file_is_refused(tmp_path: Path, 
     (registry.root / "CURRENT").write_bytes(pointer.encode("utf-8", "surrogateescape"))
     assert manager.check() is not None and manager.current is not None and manager.current.version == "v1"
     assert loaded == [registry.root / "v1"]  # nothing outside the root was ever loaded
+
+
+def test_background_thread_retries_at_the_backoff_not_at_the_next_poll() -> None:
+    """poll_interval_s is 30 s; the retry after a 0.05 s backoff must not wait for it."""
+    import time
+
+    broken = {"v1"}
+    registry = FakeRegistry()
+    registry.pointer = "v0"  # once a version serves, the loop sleeps poll_interval_s between looks
+
+    def load(path: Path) -> FakePredictor:
+        if path.name in broken:
+            raise ValueError("not there yet")
+        return FakePredictor(path.name)
+
+    manager: ModelManager[FakePredictor] = ModelManager(
+        registry, load=load, poll_interval_s=30, backoff=Backoff(initial_s=0.05, factor=2, max_s=0.05)
+    )
+    manager.start()
+    try:
+        deadline = time.monotonic() + 10  # well under the 30 s poll
+        while manager.current is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        registry.pointer = "v1"
+        manager.wake()
+        while not manager.refused and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert manager.refused == {"v1"} and manager.current is not None and manager.current.version == "v0"
+        broken.clear()
+        while manager.current.version != "v1" and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert manager.current.version == "v1"
+    finally:
+        manager.close()
