@@ -21,7 +21,9 @@ Order of checks, cheapest first, so hostile input costs little:
 6. the first frame only (animated GIF/WebP); a short file is `truncated`, anything else Pillow
    rejects `undecodable`;
 7. EXIF orientation, any mode to RGB (alpha composited on white, 16-bit scaled down), center crop
-   of the shorter side resized to `size`, ImageNet normalisation.
+   of the shorter side resized to `size`, ImageNet normalisation. RGBA/LA are resized first and
+   composited after (same picture to rounding: at most 3 of 255 levels, measured), so the
+   composite never runs over a full-size frame.
 
 The limits, and why these figures. The model sees 224 x 224, so pixels beyond a few megapixels buy
 nothing; the limits only have to keep what platforms actually send working:
@@ -57,6 +59,7 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 _MEAN_255 = np.array(IMAGENET_MEAN, dtype=np.float32) * 255.0
 _STD_255 = np.array(IMAGENET_STD, dtype=np.float32) * 255.0
 _SIXTEEN_BIT = ("I;16", "I;16L", "I;16B", "I;16N")
+_SHRINK_FIRST = ("RGBA", "LA")  # alpha modes Pillow resizes premultiplied (never P: it resizes NEAREST)
 
 
 class ImageDecodeError(Exception):
@@ -87,8 +90,12 @@ def decode_image(
         img.seek(0)  # first frame of an animation
         img.load()
         img = ImageOps.exif_transpose(img) or img
-        rgb = to_rgb(img)
-        return to_tensor(crop_resize(rgb, size))
+        if img.mode in _SHRINK_FIRST:
+            # Pillow resizes these with premultiplied alpha, so shrinking before compositing on white
+            # gives the same picture (to rounding) while the composite costs size x size, not the frame:
+            # 24 M RGBA pixels took ~0.4 s and ~200 MB more the other way round.
+            return to_tensor(to_rgb(crop_resize(img, size)))
+        return to_tensor(crop_resize(to_rgb(img), size))
     except ImageDecodeError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
