@@ -10,6 +10,7 @@ Modules, one concept each:
 - `network`     `FusionClassifier`: image tower + text tower + head, one sigmoid logit per label
 - `checkpoint`  save/load a checkpoint directory (safetensors + JSON, never a pickle)
 - `registry`    a directory of versions with an atomically replaced CURRENT pointer
+- `durable`     atomic, fsync'd file and directory writes (temp, fsync, rename), shared with the trainer
 - `predictor`   a loaded model that scores posts: per-label scores, top-3, flagged
 - `synthetic`   a small synthetic multimodal data set whose labels need both modalities
 

@@ -11,8 +11,9 @@
 Loading never unpickles anything and needs no network: the text encoder is rebuilt from the
 transformers config stored in metadata.json, the image tower with no weights, then the state dict
 is loaded. A directory holding any pickle-type file (*.bin, *.pt, *.pth, *.pkl, *.pickle, *.ckpt)
-is refused, and so is a file whose sha256 differs from the metadata, with a CheckpointError that
-names the file.
+is refused, and so is a file whose sha256 differs from the metadata, and any file the metadata
+does not list (a planted tokenizer/added_tokens.json would change what the tokenizer does), with a
+CheckpointError that names the file.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
+from model import durable
 from model.config import ModelConfig
 from model.network import FusionClassifier
 from model.preprocess import TextEncoder
@@ -91,9 +93,8 @@ def save_checkpoint(
         "extra": extra or {},
         "files": {rel: sha256_file(out / rel) for rel in _payload_files(out)},
     }
-    tmp = out / f".{METADATA}.tmp"
-    tmp.write_text(json.dumps(metadata, indent=2, sort_keys=True), encoding="utf-8")
-    os.replace(tmp, out / METADATA)
+    # atomic, not fsync'd: the registry fsyncs the whole directory before it publishes it
+    durable.write_text(out / METADATA, json.dumps(metadata, indent=2, sort_keys=True), fsync=False)
     return out
 
 
@@ -149,6 +150,9 @@ def read_verified_metadata(path: Path) -> dict[str, Any]:
     files = meta.get("files")
     if not isinstance(files, dict) or WEIGHTS not in files:
         raise CheckpointError(f"{path / METADATA} lists no sha256 for {WEIGHTS}")
+    unlisted = sorted(set(_entries(path)) - set(files) - {METADATA})
+    if unlisted:  # e.g. an added_tokens.json the tokenizer would pick up unchecked
+        raise CheckpointError(f"refusing {path}: files not listed in {METADATA}: {unlisted[:10]}")
     for rel, expected in sorted(files.items()):
         target = path / rel
         if not target.resolve().is_relative_to(path.resolve()):
@@ -191,6 +195,18 @@ def _payload_files(directory: Path) -> list[str]:
         for p in directory.rglob("*")
         if p.is_file() and p.name != METADATA and not p.name.startswith(".")
     )
+
+
+def _entries(directory: Path) -> list[str]:
+    """Every non-directory entry under `directory` (hidden files, symlinks and special files included),
+    relative, "/"-separated. Symlinked directories are entries, never followed."""
+    out = []
+    for parent, dirnames, filenames in os.walk(directory, followlinks=False):
+        base = Path(parent)
+        links = [name for name in dirnames if (base / name).is_symlink()]
+        for name in filenames + links:
+            out.append((base / name).relative_to(directory).as_posix())
+    return out
 
 
 def _write_tokenizer(source: str | Path | TextEncoder, target: Path) -> None:

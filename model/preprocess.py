@@ -16,11 +16,18 @@ from typing import Any
 
 import torch
 
-from model.images import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, ImageDecodeError, decode_image
+from model.images import (
+    DEFAULT_MAX_BYTES,
+    DEFAULT_MAX_PIXELS,
+    DEFAULT_MAX_PIXELS_PER_BYTE,
+    ImageDecodeError,
+    decode_image,
+)
 
 __all__ = [
     "DEFAULT_MAX_BYTES",
     "DEFAULT_MAX_PIXELS",
+    "DEFAULT_MAX_PIXELS_PER_BYTE",
     "ImageDecodeError",
     "ModelBatch",
     "PreparedPost",

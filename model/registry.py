@@ -12,14 +12,16 @@
     >>> registry.path(registry.current())
 
 Publishing is atomic for readers: the build writes into a hidden temp directory inside the root
-(same filesystem), which is renamed into place in one step only once it is complete; then CURRENT
-is replaced with os.replace (write a temp file, fsync, rename). A reader sees either the old
-state or the new one, never a half-written version. A build that raises leaves nothing behind.
+(same filesystem), which is fsync'd and renamed into place in one step only once it is complete;
+then CURRENT is replaced atomically and durably (model.durable). A reader sees either the old state
+or the new one, never a half-written version. A build that raises leaves nothing behind.
+
+CURRENT is input like any other: `current()` refuses (RegistryError) anything but one version name,
+so a pointer such as `../../etc` never leads a reader out of the root.
 """
 
 from __future__ import annotations
 
-import os
 import re
 import secrets
 import shutil
@@ -27,11 +29,13 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
+from model import durable
 from model.checkpoint import METADATA
 
 CURRENT = "CURRENT"
 _TMP_PREFIX = ".tmp-"
-_VALID_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+_VALID_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")  # one path component, never "." or ".."
+_MAX_CURRENT_BYTES = 256
 
 
 class RegistryError(Exception):
@@ -49,16 +53,29 @@ class ModelRegistry:
         return sorted(
             entry.name
             for entry in self.root.iterdir()
-            if entry.is_dir() and _VALID_NAME.match(entry.name) and (entry / METADATA).is_file()
+            if entry.is_dir() and _VALID_NAME.fullmatch(entry.name) and (entry / METADATA).is_file()
         )
 
     def current(self) -> str | None:
-        """The version CURRENT names, or None when nothing was published (or it names a missing one)."""
+        """The version CURRENT names, or None when nothing was published (or it names a missing one).
+
+        Raises RegistryError when CURRENT holds anything but a version name (garbage, a path such as
+        `../../etc`, more than one line): a reader must never follow it out of the registry."""
         try:
-            name = (self.root / CURRENT).read_text(encoding="utf-8").strip()
+            with (self.root / CURRENT).open("rb") as handle:
+                raw = handle.read(_MAX_CURRENT_BYTES + 1)
         except FileNotFoundError:
             return None
-        return name if name and (self.root / name / METADATA).is_file() else None
+        if len(raw) > _MAX_CURRENT_BYTES:
+            raise RegistryError(f"{self.root / CURRENT} is longer than any version name")
+        try:
+            name = raw.decode("utf-8").strip()
+        except UnicodeDecodeError as exc:
+            raise RegistryError(f"{self.root / CURRENT} is not UTF-8 text: {raw[:32]!r}") from exc
+        if not name:
+            return None
+        _check_name(name)
+        return name if (self.root / name / METADATA).is_file() else None
 
     def path(self, version: str) -> Path:
         _check_name(version)
@@ -87,9 +104,7 @@ class ModelRegistry:
                 build(tmp)
             if not (tmp / METADATA).is_file():
                 raise RegistryError(f"the build for {name} wrote no {METADATA}")
-            _fsync_tree(tmp)
-            os.rename(tmp, final)  # atomic; fails rather than merging if `final` appeared meanwhile
-            _fsync_dir(self.root)
+            durable.publish_dir(tmp, final)  # atomic; fails rather than merging if `final` appeared
         finally:
             if tmp.exists():
                 shutil.rmtree(tmp, ignore_errors=True)
@@ -101,32 +116,9 @@ class ModelRegistry:
         """Point CURRENT at an existing version (publish, rollback, roll forward)."""
         if version not in self.versions():
             raise RegistryError(f"no complete version {version!r} in {self.root}")
-        tmp = self.root / f"{_TMP_PREFIX}{CURRENT}-{secrets.token_hex(4)}"
-        with tmp.open("w", encoding="utf-8") as handle:
-            handle.write(version + "\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, self.root / CURRENT)
-        _fsync_dir(self.root)
+        durable.write_text(self.root / CURRENT, version + "\n")
 
 
 def _check_name(name: str) -> None:
-    if not _VALID_NAME.match(name):
-        raise RegistryError(f"invalid version name {name!r}")
-
-
-def _fsync_tree(directory: Path) -> None:
-    """Flush a finished version to disk before it becomes visible, so a crash cannot expose holes."""
-    for path in directory.rglob("*"):
-        if path.is_file():
-            with path.open("rb") as handle:
-                os.fsync(handle.fileno())
-    _fsync_dir(directory)
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    if not _VALID_NAME.fullmatch(name):
+        raise RegistryError(f"invalid version name {name[:64]!r}")

@@ -15,13 +15,14 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
+
+from model import durable
 
 log = logging.getLogger(__name__)
 
@@ -80,9 +81,8 @@ class FeatureStore:
         save_file({"features": features.detach().float().cpu().contiguous()}, str(self._shard_path(shard)))
         for row, key in enumerate(keys):
             self._index[key] = [shard, row]
-        tmp = self._index_path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(self._index))
-        os.replace(tmp, self._index_path)
+        # a cache that can be rebuilt: atomic is enough, no fsync (as before)
+        durable.write_text(self._index_path, json.dumps(self._index), fsync=False)
 
     def get(self, keys: Sequence[str]) -> torch.Tensor:
         """Features (len(keys), D) in the order asked; every key must be present."""

@@ -19,10 +19,10 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from model import durable
 from model.labels import multi_hot
 from trainer.dataset import Dataset, Example
 from trainer.store import StoredExample
@@ -59,7 +59,7 @@ def to_dataset(
 
 
 def save_snapshot(path: Path, dataset: Dataset) -> None:
-    """Write the data set as JSON, durably (tmp + fsync + os.replace)."""
+    """Write the data set as JSON, atomically and durably (model.durable)."""
     payload = {
         "labels": list(dataset.labels),
         "benign_label": dataset.benign_label,
@@ -69,12 +69,7 @@ def save_snapshot(path: Path, dataset: Dataset) -> None:
         ],
     }
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as handle:
-        json.dump(payload, handle)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+    durable.write_text(path, json.dumps(payload))
 
 
 def load_snapshot(path: Path) -> Dataset:

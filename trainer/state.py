@@ -14,7 +14,6 @@ config and the training config: a restart with anything different starts over.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +22,8 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
+
+from model import durable
 
 
 @dataclass(frozen=True)
@@ -68,12 +69,7 @@ def save_state(
         "optimizer_scalars": scalars,
     }
     (tmp / "progress.json").write_text(json.dumps(meta, indent=1, default=list))
-    old = final.with_name(final.name + ".old")
-    shutil.rmtree(old, ignore_errors=True)
-    if final.exists():
-        os.replace(final, old)
-    os.replace(tmp, final)
-    shutil.rmtree(old, ignore_errors=True)
+    durable.replace_dir(tmp, final, fsync=False)  # leaves <final>.old if it crashes mid-swap
     return final
 
 
@@ -83,7 +79,7 @@ def load_state(
     """Restore a saved state into model and optimizer; None when there is none for this run_id."""
     directory = state_dir(work_dir, run_id)
     if not (directory / "progress.json").is_file():
-        old = directory.with_name(directory.name + ".old")  # crashed between the two renames
+        old = directory.with_name(directory.name + durable.OLD_SUFFIX)  # crashed between the two renames
         if not (old / "progress.json").is_file():
             return None
         directory = old

@@ -23,14 +23,14 @@ import contextlib
 import dataclasses
 import hashlib
 import json
-import os
 import sqlite3
-import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
+
+from model import durable
 
 PutOutcome = Literal["inserted", "updated", "unchanged", "older"]
 
@@ -117,14 +117,6 @@ def storable_time(moment: datetime) -> str | None:
     return None
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 class FeedbackStore:
     """See the module docstring. Not thread-safe: one thread (the service loop) owns it."""
 
@@ -171,13 +163,7 @@ class FeedbackStore:
         if path.exists():  # a rename only ever publishes a complete file
             return sha
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{sha}.{uuid.uuid4().hex}.tmp")
-        with open(tmp, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-        _fsync_dir(path.parent)
+        durable.write_bytes(path, data)
         return sha
 
     def blob_for_url(self, url: str) -> str | None:

@@ -125,3 +125,16 @@ def tiff_16bit() -> bytes:
 
 def tiff_cmyk() -> bytes:
     return encode(Image.new("CMYK", (300, 200), (0, 230, 230, 20)), "TIFF")
+
+
+def png_flat(width: int, height: int, *, rgba: bool = True, level: int = 9) -> bytes:
+    """A real, decodable PNG of one flat colour (fully transparent black when RGBA), compressed row
+    block by row block so building a 7000 x 7000 one never holds its 196 MB of pixels."""
+    channels, colour_type = (4, 6) if rgba else (3, 2)
+    row = b"\x00" + b"\x00" * (width * channels)  # filter type 0, then the pixels
+    squeeze = zlib.compressobj(level)
+    block = 64
+    parts = [squeeze.compress(row * min(block, height - top)) for top in range(0, height, block)]
+    idat = b"".join(parts) + squeeze.flush()
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, colour_type, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", ihdr) + _chunk(b"IDAT", idat) + _chunk(b"IEND", b"")

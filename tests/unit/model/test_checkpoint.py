@@ -107,6 +107,35 @@ def test_tampered_tokenizer_is_refused(saved: Path) -> None:
         load_checkpoint(saved)
 
 
+@pytest.mark.parametrize(
+    "planted",
+    [
+        "tokenizer/added_tokens.json",  # the tokenizer would load it: new tokens, unchecked
+        "extra.safetensors",
+        "notes.txt",
+        ".hidden",
+        "tokenizer/deeper/special_tokens_map.json",
+    ],
+)
+def test_a_file_the_metadata_does_not_list_is_refused(saved: Path, planted: str) -> None:
+    target = saved / planted
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text('{"[EVIL]": 1}', encoding="utf-8")
+    with pytest.raises(CheckpointError, match=f"not listed in metadata.json: \\['{planted}'\\]"):
+        load_checkpoint(saved)
+    target.unlink()
+    assert load_checkpoint(saved).version == "v-roundtrip"  # the same directory, clean again, loads
+
+
+def test_an_unlisted_symlink_is_refused(saved: Path, tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "added_tokens.json").write_text("{}", encoding="utf-8")
+    (saved / "tokenizer" / "more").symlink_to(outside, target_is_directory=True)
+    with pytest.raises(CheckpointError, match="tokenizer/more"):
+        load_checkpoint(saved)
+
+
 def test_missing_metadata_and_non_directories_are_refused(saved: Path, tmp_path: Path) -> None:
     with pytest.raises(CheckpointError, match="not a checkpoint directory"):
         load_checkpoint(tmp_path / "nowhere")

@@ -8,9 +8,16 @@ from collections.abc import Callable
 
 import pytest
 import torch
-from PIL import JpegImagePlugin
+from PIL import Image, ImageFile, JpegImagePlugin
 
-from model.images import IMAGENET_MEAN, IMAGENET_STD, ImageDecodeError, decode_image
+from model.images import (
+    DEFAULT_MAX_PIXELS,
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    ImageDecodeError,
+    check_compression_ratio,
+    decode_image,
+)
 from tests.unit.model import imagekit as kit
 
 
@@ -96,8 +103,22 @@ def test_exif_orientation_is_applied() -> None:
         (lambda: kit.noisy_png()[: len(kit.noisy_png()) // 2], "truncated"),
         (lambda: kit.png_claiming(50_000, 50_000), "bomb"),  # Pillow's own limit, made typed
         (lambda: kit.png_claiming(9_000, 9_000), "bomb"),  # 81 M pixels: our limit, below Pillow's
+        (lambda: kit.png_claiming(6_001, 4_000), "bomb"),  # just over the 24 M default
+        (lambda: kit.png_claiming(6_000, 4_000), "compression_ratio"),  # within it, but from ~100 bytes
     ],
-    ids=["empty", "html", "text", "eps", "corrupt_png", "truncated_jpeg", "truncated_png", "bomb", "bomb81m"],
+    ids=[
+        "empty",
+        "html",
+        "text",
+        "eps",
+        "corrupt_png",
+        "truncated_jpeg",
+        "truncated_png",
+        "bomb",
+        "bomb81m",
+        "bomb24m",
+        "ratio24m",
+    ],
 )
 def test_bad_input_raises_the_typed_error_quickly(make: Callable[[], bytes], reason: str) -> None:
     data = make()
@@ -154,3 +175,120 @@ def test_large_jpegs_are_decoded_in_draft_mode(monkeypatch: pytest.MonkeyPatch) 
     assert decode_image(kit.noisy_jpeg((2000, 1500))).shape == (3, 224, 224)
     assert requested == [(224, 224)]
     assert sizes == [(500, 375)]  # 1/4 scale, 16x fewer pixels; 1/8 would leave the short side < 224
+
+
+@pytest.fixture(scope="module")
+def png_7000_rgba() -> bytes:
+    """The attack: 7000 x 7000 transparent RGBA (196 MB of pixels) in ~190 KB."""
+    return kit.png_flat(7000, 7000)
+
+
+@pytest.mark.parametrize(
+    ("limits", "reason"),
+    [({}, "bomb"), ({"max_pixels": 50_000_000}, "compression_ratio")],
+    ids=["default-limits", "old-50M-limit"],
+)
+def test_a_7000x7000_png_of_190kb_is_refused_from_its_header(
+    png_7000_rgba: bytes,
+    limits: dict[str, int],
+    reason: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Decoding it costs ~1 s of CPU and ~750 MB; refused, it costs the header. With the old 50 M pixel
+    limit it passes the pixel count, and the compression ratio alone refuses it."""
+    assert 150_000 < len(png_7000_rgba) < 220_000
+    decode_image(kit.png_grayscale())  # warm: Pillow imports its plugins on first use
+
+    def no_pixels(self: ImageFile.ImageFile) -> None:
+        raise AssertionError("pixels were decoded")
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", no_pixels)
+    monkeypatch.setattr(Image.Image, "load", no_pixels)
+    tracemalloc.start()
+    started = time.perf_counter()
+    try:
+        with pytest.raises(ImageDecodeError) as caught:
+            decode_image(png_7000_rgba, **limits)
+        elapsed = time.perf_counter() - started
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    with capsys.disabled():
+        print(
+            f"\n7000x7000 RGBA PNG, {len(png_7000_rgba)} bytes, limits {limits or 'default'}: "
+            f"refused ({caught.value.reason}) in {elapsed * 1000:.2f} ms, "
+            f"tracemalloc peak {peak / 1024:.1f} KiB"
+        )
+    assert caught.value.reason == reason, caught.value
+    assert elapsed < 1.0
+    assert peak < 20 * 1024 * 1024
+
+
+@pytest.mark.parametrize(
+    ("size", "n_bytes", "refused"),
+    [
+        ((2048, 1953), 1, False),  # 4.0 M: free, whatever it weighs
+        ((2048, 1954), 1, True),
+        ((4000, 3000), 80_000, False),  # 12 M <= 4 M + 100 x 80 KB
+        ((4000, 3000), 79_999, True),
+        ((3840, 2160), 100_000, False),  # a flat 4K screenshot
+        ((6000, 4000), 200_000, False),  # 24 M needs 200 KB
+        ((6000, 4000), 199_999, True),
+        ((7000, 7000), 190_584, True),  # the attack: 257 pixels per byte
+        ((1, 1), 0, False),
+    ],
+)
+def test_compression_ratio_rule(size: tuple[int, int], n_bytes: int, refused: bool) -> None:
+    if refused:
+        with pytest.raises(ImageDecodeError) as caught:
+            check_compression_ratio(size, n_bytes, max_pixels_per_byte=100)
+        assert caught.value.reason == "compression_ratio"
+        assert (
+            f"{size[0]}x{size[1]}" in caught.value.detail and f"from {n_bytes} bytes" in caught.value.detail
+        )
+    else:
+        check_compression_ratio(size, n_bytes, max_pixels_per_byte=100)
+
+
+def test_a_dense_png_under_the_pixel_limit_is_refused_for_its_ratio() -> None:
+    data = kit.png_flat(4800, 4800)  # 23 M pixels, under 24 M, in ~90 KB
+    with pytest.raises(ImageDecodeError) as caught:
+        decode_image(data)
+    assert caught.value.reason == "compression_ratio", caught.value
+    assert DEFAULT_MAX_PIXELS >= 4800 * 4800  # the pixel count alone would let it through
+
+
+def test_ordinary_large_images_still_decode() -> None:
+    # flat colour, so as compressible as real images get; a JPEG counts the pixels draft mode leaves
+    flat_jpeg_24mp = kit.encode(Image.new("RGB", (6000, 4000), kit.RED), "JPEG", quality=90)
+    assert 6000 * 4000 / len(flat_jpeg_24mp) > 50  # dense for its size: passes only by draft mode
+    assert decode_image(flat_jpeg_24mp).shape == (3, 224, 224)
+    flat_png_4mp = kit.png_flat(2048, 1953)  # the free budget: any ratio
+    assert decode_image(flat_png_4mp).shape == (3, 224, 224)
+    noisy_png_6mp = kit.noisy_png((3000, 2000))  # ~1 byte per pixel, as photos stored as PNG are
+    assert decode_image(noisy_png_6mp).shape == (3, 224, 224)
+
+
+@pytest.mark.parametrize("mode", ["RGBA", "LA"])
+def test_alpha_images_shrunk_before_compositing_match_compositing_first(mode: str) -> None:
+    """decode_image resizes RGBA/LA before compositing on white (cheaper); the picture is the same."""
+    import io
+
+    import numpy as np
+
+    from model.images import crop_resize, to_rgb, to_tensor
+
+    rng = np.random.default_rng(3)
+    height, width = 480, 640
+    y, x = np.mgrid[0:height, 0:width]
+    colour = np.stack([x * 255 // width, y * 255 // height, (x + y) % 256], -1)
+    alpha = ((x // 40 + y // 40) % 2 * 200 + rng.integers(0, 55, (height, width)))[..., None]
+    rgba = Image.fromarray(np.concatenate([colour, alpha], -1).astype(np.uint8), mode="RGBA")
+    data = kit.encode(rgba.convert(mode), "PNG")
+    got = decode_image(data)
+    composited_first = to_tensor(crop_resize(to_rgb(Image.open(io.BytesIO(data))), 224))
+    std = torch.tensor(IMAGENET_STD).view(3, 1, 1)
+    diff = ((got - composited_first) * std * 255).abs()  # in 0..255 units
+    print(f"\n{mode}: max |diff| {diff.max():.2f}, mean {diff.mean():.3f} (0..255 units)")
+    assert diff.max() < 3.5 and diff.mean() < 0.6  # measured: max 3, mean 0.47 (premultiply rounding)

@@ -121,3 +121,56 @@ def test_new_version_names_sort_by_time_and_are_unique(tmp_path: Path) -> None:
     assert names == sorted(names)
     assert re.fullmatch(r"v20261130T150000Z-[0-9a-f]{6}", names[0])
     assert len({registry.new_version_name(now) for _ in range(50)}) == 50
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"../../etc\n",
+        b"../other-registry/v1",
+        b"/abs/path",
+        b"v1/../v1",
+        b"..",
+        b".hidden",
+        b"v1\nv2\n",
+        b"\xff\xfe garbage",
+        b"v" * 300,
+        b"v1\x00",
+    ],
+    ids=[
+        "traversal",
+        "sibling",
+        "absolute",
+        "dotdot-inside",
+        "dotdot",
+        "hidden",
+        "two-lines",
+        "binary",
+        "too-long",
+        "nul",
+    ],
+)
+def test_current_refuses_anything_but_a_version_name(tmp_path: Path, content: bytes) -> None:
+    registry = ModelRegistry(tmp_path / "models")
+    registry.publish(fake_checkpoint, "v1")
+    fake_checkpoint(tmp_path / "other-registry" / "v1")  # a real checkpoint outside the root
+    (registry.root / "CURRENT").write_bytes(content)
+    with pytest.raises(RegistryError):
+        registry.current()
+
+
+def test_current_tolerates_surrounding_whitespace_and_an_empty_pointer(tmp_path: Path) -> None:
+    registry = ModelRegistry(tmp_path)
+    registry.publish(fake_checkpoint, "v1")
+    (tmp_path / "CURRENT").write_text("  v1 \r\n", encoding="utf-8")
+    assert registry.current() == "v1"
+    (tmp_path / "CURRENT").write_text("", encoding="utf-8")
+    assert registry.current() is None
+
+
+def test_set_current_leaves_no_temp_file(tmp_path: Path) -> None:
+    registry = ModelRegistry(tmp_path)
+    registry.publish(fake_checkpoint, "v1")
+    registry.publish(fake_checkpoint, "v2")
+    registry.set_current("v1")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["CURRENT", "v1", "v2"]
