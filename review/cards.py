@@ -151,14 +151,17 @@ class CardStore:
         label: str | None = None,
         undecided_only: bool = False,
     ) -> list[dict[str, Any]]:
-        """Up to `limit` cards matching the filters, flagged first, then most recently changed."""
+        """Up to `limit` cards matching the filters, flagged first, then most recently changed.
+
+        `label` keeps the cards whose top label (the highest score) it is.
+        """
         with self._lock:
             chosen = [
                 card
                 for card in self._cards.values()
                 if (not flagged_only or card.result.flagged)
                 and (not undecided_only or card.decision is None)
-                and (label is None or any(ls.label == label for ls in card.result.labels[:3]))
+                and (label is None or (bool(card.result.labels) and card.result.labels[0].label == label))
             ]
             chosen.sort(key=card_order, reverse=True)
             return [card.to_json() for card in chosen[:limit]]

@@ -41,7 +41,7 @@ function matches(data) {
   const f = filters();
   if (f.flagged && !data.flagged) return false;
   if (f.undecided && data.decision) return false;
-  if (f.label && !data.labels.some((ls) => ls.label === f.label)) return false;
+  if (f.label && !(data.labels.length && data.labels[0].label === f.label)) return false; // the top label
   return true;
 }
 
