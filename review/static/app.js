@@ -88,7 +88,7 @@ function renderCard(data) {
     data.flagged ? el("span", { class: "badge flag" }, "flagged") : el("span", { class: "badge clear" }, "not flagged"),
     el("span", { class: "badge" }, "image " + data.image_status),
     data.cached ? el("span", { class: "badge" }, "cached") : null,
-    el("span", { class: "badge", title: data.model_version }, "model " + data.model_version.slice(-12)),
+    el("span", { class: "badge", title: data.model_version }, "model " + data.model_version.slice(0, 28)),
     el("span", { class: "badge", title: "post_id" }, data.post_id.slice(0, 40)),
   );
   body.append(meta);

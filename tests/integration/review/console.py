@@ -118,7 +118,9 @@ def run_console(
             proc.wait()
 
 
-def make_result(post_id: str, *, flagged: bool, top: str = "Racist", version: str = "v-test") -> Result:
+def make_result(
+    post_id: str, *, flagged: bool, top: str = "Racist", version: str = "v-test", image_status: str = "ok"
+) -> Result:
     scores = {name: round(0.02 + 0.01 * i, 2) for i, name in enumerate(LABELS)} | {top: 0.91}
     ranked = sorted(scores.items(), key=lambda kv: -kv[1])[:3]
     return Result(
@@ -127,7 +129,7 @@ def make_result(post_id: str, *, flagged: bool, top: str = "Racist", version: st
         scores=scores,
         flagged=flagged,
         model_version=version,
-        image_status="ok",
+        image_status=image_status,  # type: ignore[arg-type]
     )
 
 
