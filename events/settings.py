@@ -131,7 +131,7 @@ class ReviewSettings(_Section):
     port: int = Field(8088, ge=0, lt=65536, description="port the console listens on; 0 = any free port")
     group_id: str = Field("modstream-review", description="group.id given to librdkafka; never joined")
     max_cards: int = Field(2_000, gt=0, description="joined cards kept in memory (oldest dropped)")
-    max_unjoined: int = Field(5_000, gt=0, description="posts, and results, each kept waiting for the other")
+    max_unjoined: int = Field(2_000, gt=0, description="posts, and results, each kept waiting for the other")
     page_max_cards: int = Field(300, gt=0, description="cards one snapshot sends; the page keeps as many")
     push_interval_ms: int = Field(250, gt=0, description="how often new cards are pushed to each page")
     push_max_cards: int = Field(100, gt=0, description="cards one push may carry; the rest wait or drop")

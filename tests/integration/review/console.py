@@ -59,6 +59,7 @@ def console_env(
     env["PYTHONPATH"] = str(ROOT)
     env["MODSTREAM_KAFKA__BOOTSTRAP_SERVERS"] = settings.kafka.bootstrap_servers
     env["MODSTREAM_KAFKA__TOPIC_PARTITIONS"] = str(settings.kafka.topic_partitions)
+    env["MODSTREAM_KAFKA__CREATE_TOPICS"] = str(settings.kafka.create_topics).lower()
     for name, value in settings.topics.model_dump().items():
         env[f"MODSTREAM_TOPICS__{name.upper()}"] = value
     env["MODSTREAM_FETCH__ALLOW_HOSTS"] = json.dumps(list(allow_hosts))

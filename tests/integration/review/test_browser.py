@@ -18,7 +18,7 @@ from events.settings import Settings
 from tests.image_server import ImageServer, make_jpeg, make_png
 from tests.integration.review.browser import foreign_hosts, js, requested_urls, sign_in, wait_until
 from tests.integration.review.console import Console, make_result, publish, read_feedback, run_console
-from tests.services import Broker, unique
+from tests.services import Broker, free_port, unique
 
 ROOT = Path(__file__).resolve().parents[3]
 USER, PASSWORD = "alice", "correct horse battery"
@@ -234,3 +234,41 @@ def test_screenshot(chromium: WebDriver, stack: Stack, tmp_path: Path) -> None:
     )
     assert chromium.save_screenshot(str(out))
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_decision_the_broker_does_not_take_is_shown_not_swallowed(chromium: WebDriver) -> None:
+    """A broker of its own, stopped before the click: the decision cannot be acknowledged."""
+    from modstream.broker import spawn_broker, wait_until_ready
+
+    port = free_port()
+    own_broker = spawn_broker("127.0.0.1", port)
+    try:
+        wait_until_ready(f"127.0.0.1:{port}", proc=own_broker)
+        settings = Settings(  # type: ignore[call-arg]
+            _env_file=None,
+            kafka={"bootstrap_servers": f"127.0.0.1:{port}", "topic_partitions": 1},
+            review={"ack_timeout_s": 2.0},
+        )
+        with run_console(settings, users={USER: PASSWORD}) as console:
+            publish(settings, posts=[Post(post_id="fail-1", text="cannot be decided")])
+            publish(settings, results=[make_result("fail-1", flagged=True)])
+            sign_in(chromium, USER, PASSWORD)
+            chromium.get(console.url)
+            target = card(chromium, "fail-1")
+            own_broker.terminate()
+            own_broker.wait(timeout=10)
+            target.find_element(By.CSS_SELECTOR, '[data-action="benign"]').click()
+            status = wait_until(
+                lambda: card(chromium, "fail-1").find_elements(By.CSS_SELECTOR, ".status.error"),
+                timeout_s=30,
+                what="the error on the card",
+            )[0]
+            assert status.text.startswith("not recorded:"), status.text
+            assert card(chromium, "fail-1").get_attribute("data-decided") == "false"
+            # The buttons come back, so the moderator can try again.
+            assert (
+                card(chromium, "fail-1").find_element(By.CSS_SELECTOR, '[data-action="benign"]').is_enabled()
+            )
+    finally:
+        own_broker.kill()
+        own_broker.wait(timeout=10)
