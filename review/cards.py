@@ -108,7 +108,9 @@ class CardStore:
     def add_post(self, post: Post) -> Card | None:
         with self._lock:
             card = self._cards.get(post.post_id)
-            if card is not None:  # the same post again (a replay): keep the card, refresh its content
+            if card is not None:  # the same post again: a replay changes nothing; an edit is a change
+                if card.post == post:
+                    return None
                 card.post = post
                 return self._touch(card)
             result = self._results.pop(post.post_id, None)
@@ -123,6 +125,8 @@ class CardStore:
         with self._lock:
             card = self._cards.get(result.post_id)
             if card is not None:  # rescored (a new model version, or a redelivery): the latest wins
+                if card.result == result:
+                    return None
                 card.result = result
                 return self._touch(card)
             post = self._posts.pop(result.post_id, None)

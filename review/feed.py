@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 
 _BATCH = 500
 _POLL_S = 0.2
+_RETRY_S = 5.0
 
 
 def decode_result(raw: bytes | None) -> Result:
@@ -62,6 +63,15 @@ class Feed:
         self._thread.join(timeout=timeout_s)
 
     def _run(self) -> None:
+        """Reads until stopped; after a failure (a topic gone, a client error) it starts over."""
+        while not self._stop.is_set():
+            try:
+                self._read()
+            except Exception:  # the page keeps what it has; the feed tries again
+                log.exception("review feed failed; starting over in %.0fs", _RETRY_S)
+                self._stop.wait(_RETRY_S)
+
+    def _read(self) -> None:
         conf = common_config(self._settings.kafka) | {
             "group.id": self._settings.review.group_id,  # required by librdkafka; never joined
             "enable.auto.commit": False,
@@ -74,8 +84,6 @@ class Feed:
             while not self._stop.is_set():
                 for message in consumer.consume(num_messages=_BATCH, timeout=_POLL_S):
                     self._take(message)
-        except Exception:  # the feed must keep the page alive: log loudly; the page shows what it has
-            log.exception("review feed stopped")
         finally:
             consumer.close()
 

@@ -121,3 +121,15 @@ def test_card_json_never_carries_the_image_url() -> None:
     assert card is not None
     data = card.to_json()
     assert data["has_image"] is True and "evil.example" not in repr(data)
+
+
+def test_a_replayed_post_or_result_is_not_a_change() -> None:
+    s = store()
+    first = result("p1")
+    s.add_post(post("p1", "text"))
+    s.add_result(first)
+    seq = s.seq
+    assert s.add_post(post("p1", "text")) is None
+    assert s.add_result(first.model_copy()) is None
+    assert s.seq == seq
+    assert s.add_post(post("p1", "edited")) is not None and s.seq == seq + 1
