@@ -122,13 +122,14 @@ def create_app(
     async def cards(request: Request) -> Response:
         query = request.query_params
         label = query.get("label") or None
+        cursor = console.store.seq  # before the snapshot: a change in between is sent again, not lost
         snapshot = console.store.snapshot(
             limit=review.page_max_cards,
             flagged_only=query.get("flagged") == "1",
             label=label[:64] if label else None,
             undecided_only=query.get("undecided") == "1",
         )
-        return _json({"cards": snapshot, "cursor": console.store.seq})
+        return _json({"cards": snapshot, "cursor": cursor})
 
     async def events(request: Request) -> Response:
         try:

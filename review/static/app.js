@@ -168,11 +168,11 @@ async function submit(postId, labels) {
 
 function upsert(data, force) {
   const old = cards.get(data.post_id);
-  if (old && old.data.seq > data.seq) return; // an older copy of a card we already show
+  if (old && old.data.seq >= data.seq) return; // a copy we already show: keep its toggles as they are
   if (old) remove(data.post_id);
   if (!force && !matches(data)) return;
   const node = renderCard(data);
-  if (old && document.activeElement === old.el) setTimeout(() => node.focus(), 0);
+  if (old) keepState(old.el, node, data);
   let lo = 0, hi = order.length;
   while (lo < hi) {
     const mid = (lo + hi) >> 1;
@@ -185,6 +185,20 @@ function upsert(data, force) {
   cards.set(data.post_id, { data, el: node });
   if (old) old.el.remove();
   while (order.length > maxCards) remove(order[order.length - 1]); // the page keeps a bounded number
+}
+
+function keepState(oldNode, node, data) {
+  // A card changed while a moderator works on it (a rescore, say): keep their toggles and reveal.
+  if (!data.decision) {
+    for (const pressed of oldNode.querySelectorAll('button[data-label][aria-pressed="true"]')) {
+      const same = node.querySelector('button[data-label="' + CSS.escape(pressed.dataset.label) + '"]');
+      if (same) same.setAttribute("aria-pressed", "true");
+    }
+  }
+  const oldImg = oldNode.querySelector("img[data-role=thumb]");
+  const img = node.querySelector("img.blurred");
+  if (oldImg && img && !oldImg.classList.contains("blurred")) img.click();
+  if (document.activeElement === oldNode) setTimeout(() => node.focus(), 0);
 }
 
 function remove(postId) {
@@ -239,8 +253,11 @@ function listen() {
     $("conn").className = "conn live";
   });
   source.addEventListener("error", () => {
+    // Reconnect ourselves, from the cursor we reached (the browser's own retry reuses the old URL).
     $("conn").textContent = "reconnecting…";
     $("conn").className = "conn down";
+    source.close();
+    setTimeout(listen, 2000);
   });
   source.addEventListener("cards", (event) => {
     const push = JSON.parse(event.data);

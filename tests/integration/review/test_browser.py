@@ -65,6 +65,22 @@ def card(driver: WebDriver, post_id: str, timeout_s: float = 30.0) -> WebElement
     return found[0]
 
 
+def decided(driver: WebDriver, post_id: str) -> str | None:
+    """The card's data-decided, read in the page (a re-rendered card has no stale handle to trip on)."""
+    found = js(
+        driver,
+        'const c = document.querySelector(`[data-post-id="${arguments[0]}"]`); return c && c.dataset.decided',
+        post_id,
+    )
+    return None if found is None else str(found)
+
+
+def click(driver: WebDriver, element: WebElement) -> None:
+    """Click after centring the element: the page's sticky header must not take the click."""
+    js(driver, "arguments[0].scrollIntoView({block: 'center'})", element)
+    element.click()
+
+
 def feedback_for(
     stack: Stack, post_id: str
 ) -> list[tuple[str, list[str], str | None, str | None, str | None]]:
@@ -104,19 +120,15 @@ def test_benign_click_and_a_multi_label_decision_each_publish_one_feedback(
     open_page(chromium, stack)
 
     benign = card(chromium, "benign-1")
-    benign.find_element(By.CSS_SELECTOR, '[data-action="benign"]').click()
-    wait_until(
-        lambda: card(chromium, "benign-1").get_attribute("data-decided") == "true", what="benign decided"
-    )
+    click(chromium, benign.find_element(By.CSS_SELECTOR, '[data-action="benign"]'))
+    wait_until(lambda: decided(chromium, "benign-1") == "true", what="benign decided")
     assert "decided: benign by alice" in card(chromium, "benign-1").text
 
     multi = card(chromium, "multi-1")
     for label in ["Sexist", "Racist"]:
-        multi.find_element(By.CSS_SELECTOR, f'[data-label="{label}"]').click()
-    multi.find_element(By.CSS_SELECTOR, '[data-action="decide"]').click()
-    wait_until(
-        lambda: card(chromium, "multi-1").get_attribute("data-decided") == "true", what="multi decided"
-    )
+        click(chromium, multi.find_element(By.CSS_SELECTOR, f'[data-label="{label}"]'))
+    click(chromium, multi.find_element(By.CSS_SELECTOR, '[data-action="decide"]'))
+    wait_until(lambda: decided(chromium, "multi-1") == "true", what="multi decided")
 
     assert feedback_for(stack, "benign-1") == [
         ("benign-1", [], USER, "a friendly post", stack.images.url("/blue.jpg"))
@@ -135,9 +147,7 @@ def test_keyboard_decides_the_focused_card(chromium: WebDriver, stack: Stack) ->
     js(chromium, "arguments[0].focus()", target)
     target.send_keys("2")  # the second label toggle: Racist (the model's order)
     target.send_keys(Keys.ENTER)
-    wait_until(
-        lambda: card(chromium, "keys-1").get_attribute("data-decided") == "true", what="keyboard decision"
-    )
+    wait_until(lambda: decided(chromium, "keys-1") == "true", what="keyboard decision")
     assert feedback_for(stack, "keys-1") == [("keys-1", ["Racist"], USER, "decided from the keyboard", None)]
 
 
@@ -172,7 +182,7 @@ def test_a_flagged_image_is_blurred_until_clicked(chromium: WebDriver, stack: St
     flagged, clear = image("img-flagged"), image("img-clear")
     assert "blur" in filter_of(flagged)
     assert filter_of(clear) == "none"
-    flagged.click()
+    click(chromium, flagged)
     assert filter_of(flagged) == "none"
 
 
@@ -219,13 +229,11 @@ def test_screenshot(chromium: WebDriver, stack: Stack, tmp_path: Path) -> None:
     for post_id, *_ in texts:
         card(chromium, post_id)
     js(chromium, "document.querySelector('[data-post-id=\"shot-2\"] details').open = true")
-    card(chromium, "shot-4").find_element(By.CSS_SELECTOR, '[data-action="benign"]').click()
+    click(chromium, card(chromium, "shot-4").find_element(By.CSS_SELECTOR, '[data-action="benign"]'))
     shot3 = card(chromium, "shot-3")
     for label in ["Sexist", "OtherHate"]:
-        shot3.find_element(By.CSS_SELECTOR, f'[data-label="{label}"]').click()
-    wait_until(
-        lambda: card(chromium, "shot-4").get_attribute("data-decided") == "true", what="benign decided"
-    )
+        click(chromium, shot3.find_element(By.CSS_SELECTOR, f'[data-label="{label}"]'))
+    wait_until(lambda: decided(chromium, "shot-4") == "true", what="benign decided")
     wait_until(lambda: js(chromium, "return [...document.images].every(i => i.complete)"), what="images")
     out = (
         ROOT / "docs" / "review-console.png"
@@ -257,14 +265,14 @@ def test_a_decision_the_broker_does_not_take_is_shown_not_swallowed(chromium: We
             target = card(chromium, "fail-1")
             own_broker.terminate()
             own_broker.wait(timeout=10)
-            target.find_element(By.CSS_SELECTOR, '[data-action="benign"]').click()
+            click(chromium, target.find_element(By.CSS_SELECTOR, '[data-action="benign"]'))
             status = wait_until(
                 lambda: card(chromium, "fail-1").find_elements(By.CSS_SELECTOR, ".status.error"),
                 timeout_s=30,
                 what="the error on the card",
             )[0]
             assert status.text.startswith("not recorded:"), status.text
-            assert card(chromium, "fail-1").get_attribute("data-decided") == "false"
+            assert decided(chromium, "fail-1") == "false"
             # The buttons come back, so the moderator can try again.
             assert (
                 card(chromium, "fail-1").find_element(By.CSS_SELECTOR, '[data-action="benign"]').is_enabled()
