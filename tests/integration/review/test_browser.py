@@ -12,6 +12,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.remote.webelement import WebElement
+from selenium.webdriver.support.ui import Select
 
 from events.schemas import Post
 from events.settings import Settings
@@ -149,6 +150,46 @@ def test_keyboard_decides_the_focused_card(chromium: WebDriver, stack: Stack) ->
     target.send_keys(Keys.ENTER)
     wait_until(lambda: decided(chromium, "keys-1") == "true", what="keyboard decision")
     assert feedback_for(stack, "keys-1") == [("keys-1", ["Racist"], USER, "decided from the keyboard", None)]
+
+
+def test_filters_flagged_only_top_label_and_undecided_only(chromium: WebDriver, stack: Stack) -> None:
+    posts = [Post(post_id=f"filter-{n}", text=f"filter post {n}") for n in range(3)]
+    results = [
+        make_result("filter-0", flagged=True, top="Religion"),
+        make_result("filter-1", flagged=False, top="NotHate"),
+        make_result("filter-2", flagged=True, top="Homophobe"),
+    ]
+    publish(stack.settings, posts=posts, results=results)
+    open_page(chromium, stack)
+    for post in posts:
+        card(chromium, post.post_id)
+
+    def shown() -> set[str]:
+        ids = js(
+            chromium, "return [...document.querySelectorAll('[data-post-id]')].map(c => c.dataset.postId)"
+        )
+        return {i for i in ids if i.startswith("filter-")}
+
+    assert shown() == {"filter-0", "filter-1", "filter-2"}
+    click(chromium, chromium.find_element(By.ID, "f-flagged"))
+    wait_until(lambda: shown() == {"filter-0", "filter-2"}, what="flagged only")
+    Select(chromium.find_element(By.ID, "f-label")).select_by_value("Religion")
+    wait_until(lambda: shown() == {"filter-0"}, what="top label Religion")
+    Select(chromium.find_element(By.ID, "f-label")).select_by_value("")
+    click(chromium, chromium.find_element(By.ID, "f-flagged"))
+    wait_until(lambda: shown() == {"filter-0", "filter-1", "filter-2"}, what="no filter")
+    click(chromium, card(chromium, "filter-1").find_element(By.CSS_SELECTOR, '[data-action="benign"]'))
+    wait_until(lambda: decided(chromium, "filter-1") == "true", what="filter-1 decided")
+    click(chromium, chromium.find_element(By.ID, "f-undecided"))
+    wait_until(lambda: shown() == {"filter-0", "filter-2"}, what="undecided only")
+    # A result pushed live is filtered the same way: a new flagged card shows, a decided one does not.
+    publish(
+        stack.settings,
+        posts=[Post(post_id="filter-3", text="late")],
+        results=[make_result("filter-3", flagged=True)],
+    )
+    wait_until(lambda: shown() == {"filter-0", "filter-2", "filter-3"}, what="a live card under the filter")
+    click(chromium, chromium.find_element(By.ID, "f-undecided"))
 
 
 def test_a_flagged_image_is_blurred_until_clicked(chromium: WebDriver, stack: Stack) -> None:
