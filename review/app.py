@@ -62,10 +62,10 @@ SECURITY_HEADERS = [
 class Console:
     """The pieces one app holds; built in its lifespan (the thumbnails and publisher need its loop)."""
 
-    def __init__(self, settings: Settings, store: CardStore, *, with_feed: bool) -> None:
+    def __init__(self, settings: Settings, store: CardStore) -> None:
         self.settings = settings
         self.store = store
-        self.feed = Feed(settings, store) if with_feed else None
+        self.feed = Feed(settings, store)
         self.thumbs: Thumbnails | None = None
         self.publisher: FeedbackPublisher | None = None
         self.now: Callable[[], datetime] = utc_now
@@ -77,13 +77,11 @@ class Console:
         self.publisher = FeedbackPublisher(
             self.settings.kafka, self.settings.topics.feedback, ack_timeout_s=review.ack_timeout_s
         )
-        if self.feed is not None:
-            await asyncio.to_thread(self.feed.start)
+        await asyncio.to_thread(self.feed.start)
         try:
             yield
         finally:
-            if self.feed is not None:
-                await asyncio.to_thread(self.feed.stop)
+            await asyncio.to_thread(self.feed.stop)
             await asyncio.to_thread(self.publisher.close)
             await self.thumbs.aclose()
 
@@ -93,14 +91,12 @@ def create_app(
     *,
     users: Mapping[str, SecretStr] | None,
     store: CardStore | None = None,
-    with_feed: bool = True,
 ) -> tuple[ASGIApp, Console]:
     """The app to serve, and its Console (tests reach the store through it)."""
     review = settings.review
     console = Console(
         settings,
         store or CardStore(max_cards=review.max_cards, max_unjoined=review.max_unjoined),
-        with_feed=with_feed,
     )
 
     @contextlib.asynccontextmanager

@@ -82,7 +82,10 @@ class Thumbnails:
             return cached
         shared = self._in_flight.get(url)
         if shared is not None:
-            return await asyncio.shield(shared)
+            try:
+                return await asyncio.shield(shared)
+            except Exception:  # the first asker went away mid-fetch: this one gets a plain failure
+                return Thumbnail(None, "interrupted")
         future: asyncio.Future[Thumbnail] = asyncio.get_running_loop().create_future()
         self._in_flight[url] = future
         try:
