@@ -16,6 +16,9 @@ import ipaddress
 import logging
 import socket
 import sys
+from collections.abc import Mapping
+
+from pydantic import SecretStr
 
 log = logging.getLogger(__name__)
 
@@ -41,11 +44,21 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def access_problem(host: str, *, users_configured: bool, no_auth: bool) -> str | None:
+def access_problem(host: str, *, users: Mapping[str, SecretStr], no_auth: bool) -> str | None:
     """Why the console may not start with these options (None when it may)."""
     if no_auth and not is_loopback(host):
         return f"--no-auth serves only a loopback address, not {host!r}"
-    if not no_auth and not users_configured:
+    if no_auth:
+        return None
+    unusable = [
+        name for name, password in users.items() if not name or ":" in name or not password.get_secret_value()
+    ]
+    if unusable:  # basic auth cannot carry a name with ':'; an empty password is no password
+        return (
+            f"MODSTREAM_REVIEW__USERS: {len(unusable)} moderator(s) with an empty name or password,"
+            " or ':' in the name"
+        )
+    if not users:
         return (
             "no moderators configured: set MODSTREAM_REVIEW__USERS (JSON object of name -> password)"
             " or use --no-auth"
@@ -64,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
     configure_logging(settings.log)
     host = args.host or settings.review.host
     port = settings.review.port if args.port is None else args.port
-    problem = access_problem(host, users_configured=bool(settings.review.users), no_auth=args.no_auth)
+    problem = access_problem(host, users=settings.review.users, no_auth=args.no_auth)
     if problem is not None:
         print(f"modstream review: {problem}", file=sys.stderr)
         return 2

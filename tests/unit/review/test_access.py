@@ -80,12 +80,15 @@ def test_is_loopback(host: str, loopback: bool) -> None:
 @pytest.mark.parametrize(
     ("host", "users", "no_auth", "refused"),
     [
-        ("127.0.0.1", False, True, False),
-        ("0.0.0.0", False, True, True),
-        ("0.0.0.0", True, True, True),
-        ("127.0.0.1", False, False, True),
-        ("0.0.0.0", True, False, False),
+        ("127.0.0.1", {}, True, False),
+        ("0.0.0.0", {}, True, True),
+        ("0.0.0.0", USERS, True, True),
+        ("127.0.0.1", {}, False, True),
+        ("0.0.0.0", USERS, False, False),
+        ("0.0.0.0", {"a:b": SecretStr("pw")}, False, True),
+        ("0.0.0.0", {"": SecretStr("pw")}, False, True),
+        ("0.0.0.0", {"alice": SecretStr("")}, False, True),
     ],
 )
-def test_access_problem(host: str, users: bool, no_auth: bool, refused: bool) -> None:
-    assert (access_problem(host, users_configured=users, no_auth=no_auth) is not None) is refused
+def test_access_problem(host: str, users: dict[str, SecretStr], no_auth: bool, refused: bool) -> None:
+    assert (access_problem(host, users=users, no_auth=no_auth) is not None) is refused
