@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-unit test-integration test-davidson lint format bench clean
+.PHONY: install demo test test-unit test-integration test-davidson lint format bench clean browser-deps
 
 # (Re)creates the virtualenv when pyproject.toml or the lock changes. torch and torchvision first,
 # pinned, so that nothing else can pull a different (multi-GB) build.
@@ -32,6 +32,12 @@ test-integration: install
 # opt-in, too slow for every CI run.
 test-davidson: install
 	MODSTREAM_TEST_DAVIDSON=1 $(PY) -m pytest tests/integration/trainer_offline/test_davidson.py
+
+# The review console's browser tests drive Debian's headless Chromium through its chromedriver
+# (selenium is pointed at /usr/bin/chromedriver and never downloads a browser). Needs root, as CI has.
+browser-deps:
+	@if [ -x /usr/bin/chromedriver ] && [ -x /usr/bin/chromium ]; then echo "chromium and chromedriver present"; \
+	else apt-get update && apt-get install -y chromium chromium-driver; fi
 
 lint: install
 	$(VENV)/bin/ruff format --check .

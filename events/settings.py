@@ -121,6 +121,27 @@ class MetricsSettings(_Section):
     port: int = Field(9108, ge=0, lt=65536, description="Prometheus /metrics, /healthz, /readyz; 0 = off")
 
 
+class ReviewSettings(_Section):
+    """The moderators' review console (`modstream review`)."""
+
+    users: dict[str, SecretStr] = Field(
+        default_factory=dict, description="moderator_id -> password (HTTP basic auth); JSON object"
+    )
+    host: str = Field("127.0.0.1", description="address the console listens on")
+    port: int = Field(8088, ge=0, lt=65536, description="port the console listens on; 0 = any free port")
+    group_id: str = Field("modstream-review", description="group.id given to librdkafka; never joined")
+    max_cards: int = Field(2_000, gt=0, description="joined cards kept in memory (oldest dropped)")
+    max_unjoined: int = Field(2_000, gt=0, description="posts, and results, each kept waiting for the other")
+    page_max_cards: int = Field(300, gt=0, description="cards one snapshot sends; the page keeps as many")
+    push_interval_ms: int = Field(250, gt=0, description="how often new cards are pushed to each page")
+    push_max_cards: int = Field(100, gt=0, description="cards one push may carry; the rest wait or drop")
+    thumb_max_px: int = Field(320, ge=32, le=1024, description="longest side of a re-encoded thumbnail")
+    thumb_cache_bytes: int = Field(32 * 1024 * 1024, gt=0, description="memory for cached thumbnails")
+    max_source_pixels: int = Field(40_000_000, gt=0, description="larger images are refused, not decoded")
+    ack_timeout_s: float = Field(10.0, gt=0, description="deadline for the broker to acknowledge a decision")
+    max_connections: int = Field(200, gt=0, description="concurrent HTTP connections the server accepts")
+
+
 class LogSettings(_Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     json_format: bool = Field(False, description="one JSON object per log line")
@@ -144,6 +165,7 @@ class Settings(BaseSettings):
     consumer: ConsumerSettings = ConsumerSettings()
     trainer: TrainerSettings = TrainerSettings()
     metrics: MetricsSettings = MetricsSettings()
+    review: ReviewSettings = ReviewSettings()
     log: LogSettings = LogSettings()
     device: Literal["auto", "cpu", "cuda"] = "auto"
 

@@ -22,6 +22,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "tail": ("modstream.tail", "watch the results topic"),
     "dlq": ("modstream.dlq", "inspect and replay dead letters"),
     "broker": ("modstream.broker", "run the embedded Kafka-compatible broker for local development"),
+    "review": ("review.cli", "serve the moderators' review console"),
 }
 
 

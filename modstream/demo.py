@@ -14,6 +14,8 @@
 
 Ctrl-C or SIGTERM at any point stops every child (each in its own process group) and exits 130.
 `--quick` is a shortened run for tests. Lines starting with `DEMO ` are a machine-readable summary.
+`--keep` leaves the broker and consumer running after the story, adds the review console, prints its
+URL with a one-time password, and waits for Ctrl-C (modstream/demo_keep.py).
 """
 
 from __future__ import annotations
@@ -73,6 +75,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="keep registry, logs and data here (default: a temp dir, removed)",
     )
     parser.add_argument("--seed", type=int, default=7, help="seed of the demo data")
+    parser.add_argument(
+        "--keep",
+        action="store_true",
+        help="after the story, start the review console and leave everything running until Ctrl-C",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -96,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
     started = time.monotonic()
     try:
         with contextlib.ExitStack() as stack:
-            return _demo(console, plan, workdir, children, stack, args.seed, started)
+            return _demo(console, plan, workdir, children, stack, args.seed, started, keep_running=args.keep)
     except KeyboardInterrupt:
         console.print("\n[yellow]interrupted: stopping the consumer, trainer and broker[/]")
         return 130
@@ -121,6 +128,8 @@ def _demo(
     stack: contextlib.ExitStack,
     seed: int,
     started: float,
+    *,
+    keep_running: bool = False,
 ) -> int:
     from events.settings import Settings
     from modstream import demo_view as view
@@ -207,6 +216,11 @@ def _demo(
     )
     console.print(view.summary_table(after, "Summary: after the hot swap"))
     _machine_lines(view.summary_lines(after, "after"))
+
+    if keep_running:  # until Ctrl-C, which stops every child as it always does
+        from modstream.demo_keep import keep_running as keep
+
+        keep(console, children)
 
     view.step(console, "Stopping the consumer (SIGTERM: drain, flush, commit)")
     code = children.stop(consumer, grace_s=30)
