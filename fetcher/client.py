@@ -48,6 +48,7 @@ from fetcher.network import (
     system_resolver,
 )
 from fetcher.policy import AllowList, check_url, url_port
+from fetcher.pools import ShardedClients
 from fetcher.retry import backoff_delay, should_retry
 from fetcher.sniff import sniff_image_type
 
@@ -115,12 +116,11 @@ class ImageFetcher:
         self._client = self._make_client(
             GuardedTransport(self._backend, max_connections=settings.concurrency)
         )
-        self._trusted_client = self._make_client(
-            GuardedTransport(
-                self._backend,
-                max_connections=settings.trusted_concurrency,
-                keepalive_expiry=_TRUSTED_KEEPALIVE_S,
-            )
+        self._trusted_clients = ShardedClients(
+            lambda size: self._make_client(
+                GuardedTransport(self._backend, max_connections=size, keepalive_expiry=_TRUSTED_KEEPALIVE_S)
+            ),
+            connections=settings.trusted_concurrency,
         )
 
     def _make_client(self, transport: GuardedTransport) -> httpx.AsyncClient:
@@ -164,7 +164,7 @@ class ImageFetcher:
 
     async def aclose(self) -> None:
         await self._client.aclose()
-        await self._trusted_client.aclose()
+        await self._trusted_clients.aclose()
 
     async def _with_retries(self, url: str, timeout: asyncio.Timeout) -> _Step:
         loop = asyncio.get_running_loop()
@@ -216,7 +216,7 @@ class ImageFetcher:
             async with contextlib.AsyncExitStack() as held:
                 if self._trusted.allows(host, port):
                     await self._slot(held, self._trusted_limits.hold_total(), timeout)
-                    return await self._get(self._trusted_client, url, where)
+                    return await self._get(held.enter_context(self._trusted_clients.pick()), url, where)
                 await self._slot(held, self._limits.hold(domain_key(host)), timeout)
                 addresses = await self._backend.checked_addresses(host, port)
                 await self._slot(held, self._limits.hold(address_key(addresses[0])), timeout)
