@@ -280,7 +280,7 @@ class ConsumerService:
         c = self.settings.consumer
         in_flight = self._budgeted_in_flight()
         source = self._parts.source
-        self.peak_in_flight = max(self.peak_in_flight, in_flight)
+        self.peak_in_flight = max(self.peak_in_flight, self.ledger.in_flight())
         self.metrics.awaiting_images.set(self.images.waiting)
         if self._stop.is_set() or in_flight > c.max_in_flight or self.images.over():
             if not self._paused or self._assignment_changed:

@@ -36,7 +36,7 @@ def test_posts_waiting_for_images_do_not_pause_text() -> None:
     _take(service, 20, image=False)  # text-only: exactly at the bound, not above
     service._backpressure()
     assert source.paused == set()
-    assert service.peak_in_flight == 20
+    assert service.peak_in_flight == 80  # all of them are in flight; only 20 count against the bound
     _take(service, 1, image=False)  # the 21st text post is over the bound
     service._backpressure()
     assert source.paused == {TP, ("posts", 1)}
