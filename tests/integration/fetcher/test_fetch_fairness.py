@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from events.settings import FetchSettings
+from fetcher import BackgroundFetcher
 from tests.image_server import ImageServer, make_png
 from tests.integration.fetcher.fetching import fetch_all, fetch_one
 
@@ -119,3 +120,9 @@ def test_trusted_does_not_mean_allow_listed(server: ImageServer, fetch_settings:
     result = fetch_one(settings, server.url("/cdn.png", host="localhost"))
     assert (result.status, result.reason) == ("blocked", "private_address")
     assert server.requests == []
+
+
+@pytest.mark.parametrize("field", ["trusted_hosts", "allow_hosts"])
+def test_a_malformed_host_entry_fails_at_start_not_hangs(fetch_settings: Settings, field: str) -> None:
+    with pytest.raises(ValueError, match="bad port"):
+        BackgroundFetcher(fetch_settings(**{field: ["cdn.example.com:99999"]}))
