@@ -54,6 +54,9 @@ class ConsumerMetrics:
             registry=r,
         )
         self.in_flight = Gauge("modstream_in_flight", "posts taken and not yet acknowledged", registry=r)
+        self.awaiting_images = Gauge(
+            "modstream_awaiting_images", "posts waiting for their image fetch (own budget)", registry=r
+        )
         self.paused_partitions = Gauge(
             "modstream_paused_partitions", "partitions paused by backpressure", registry=r
         )

@@ -11,7 +11,9 @@ The poll loop is the only thread that touches the Kafka consumer and the offset 
 
 Backpressure: above `max_in_flight` posts taken and not acknowledged, every assigned partition is paused
 and the loop keeps polling (heartbeats, rebalances, max.poll.interval.ms); below `resume_below` x that,
-they resume. Stop (SIGTERM, --max-messages, --idle-exit): take nothing more, drain in-flight posts until
+they resume. Posts waiting for their image count in their own budget instead (`fetch.max_in_flight`,
+consumer/image_budget.py), so a slow image host cannot hold back text-only posts.
+Stop (SIGTERM, --max-messages, --idle-exit): take nothing more, drain in-flight posts until
 `drain_grace_s`, flush the producer, commit, close.
 
     >>> service = ConsumerService(Settings(), max_messages=1000)
@@ -33,6 +35,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from consumer.errors import MAX_RETRIES, Action, DeliveryFailed, FatalError, InvalidPost, Where, action_for
+from consumer.image_budget import ImageBudget
 from consumer.ledger import OffsetLedger, TopicPartition
 from consumer.metrics import ConsumerMetrics
 from consumer.outlet import Completion
@@ -70,6 +73,7 @@ class ConsumerService:
         self.clock = clock
         self.metrics = ConsumerMetrics()
         self.ledger = OffsetLedger()
+        self.images = ImageBudget(settings.fetch.max_in_flight)  # posts waiting for their image
         self.health_port: int | None = None
         self.peak_in_flight = 0  # the most posts ever in flight at once (tests check the bound)
         self.exit_code = 0
@@ -197,6 +201,7 @@ class ConsumerService:
             if result is not None:
                 parts.outlet.publish(job, result)
             elif job.post is not None and job.post.image_url is not None:
+                self.images.started()
                 future = parts.fetcher.submit(job.post.image_url)
                 future.add_done_callback(lambda f, job=job: self._fetched(job, f))
             else:
@@ -220,6 +225,7 @@ class ConsumerService:
         return values
 
     def _fetched(self, job: Job, future: Future[Any]) -> None:
+        self.images.finished()
         try:
             job.fetch = future.result()
         except Exception as exc:  # cancelled at shutdown, or a fetcher bug: the image failed
@@ -272,20 +278,29 @@ class ConsumerService:
 
     def _backpressure(self) -> None:
         c = self.settings.consumer
-        in_flight = self.ledger.in_flight()
+        in_flight = self._budgeted_in_flight()
         source = self._parts.source
-        self.peak_in_flight = max(self.peak_in_flight, in_flight)
-        if self._stop.is_set() or in_flight > c.max_in_flight:
+        self.peak_in_flight = max(self.peak_in_flight, self.ledger.in_flight())
+        self.metrics.awaiting_images.set(self.images.waiting)
+        if self._stop.is_set() or in_flight > c.max_in_flight or self.images.over():
             if not self._paused or self._assignment_changed:
                 source.pause(source.assignment())
                 if not self._paused and not self._stop.is_set():
                     self.metrics.pauses.inc()
                 self._paused = True
-        elif self._paused and in_flight < c.resume_below * c.max_in_flight:
+        elif (
+            self._paused
+            and in_flight < c.resume_below * c.max_in_flight
+            and self.images.under(c.resume_below)
+        ):
             source.resume(source.assignment())
             self._paused = False
         self._assignment_changed = False
         self.metrics.paused_partitions.set(len(source.assignment()) if self._paused else 0)
+
+    def _budgeted_in_flight(self) -> int:
+        """In flight as max_in_flight counts it: posts waiting for their image are in `self.images`."""
+        return self.images.text_in_flight(self.ledger.in_flight())
 
     def _observe_lag(self) -> None:
         for (topic, partition), lag in self._parts.source.lag(self._parts.source.assignment()).items():

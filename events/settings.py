@@ -81,7 +81,27 @@ class FetchSettings(_Section):
     max_redirects: int = Field(3, ge=0)
     retries: int = Field(2, ge=0, description="retries of transient failures (5xx, timeouts, resets)")
     concurrency: int = Field(64, gt=0, description="images fetched at once, in all")
-    per_host_concurrency: int = Field(8, gt=0, description="images fetched at once from one host")
+    per_host_concurrency: int = Field(
+        8, gt=0, description="images fetched at once from one registrable domain, and from one address"
+    )
+    max_waiters_per_host: int = Field(
+        32, ge=0, description="fetches that may wait for a busy host's slot; beyond: host_busy at once"
+    )
+    slot_wait_s: float = Field(
+        5.0,
+        gt=0,
+        description="longest wait for a fetch slot (not counted in total_timeout_s); then host_busy",
+    )
+    trusted_hosts: list[str] = Field(
+        default_factory=list,
+        description="the platform's image hosts (host or host:port): own pool, no waiter cap, SSRF-checked",
+    )
+    trusted_concurrency: int = Field(256, gt=0, description="connections to the trusted hosts, in all")
+    max_in_flight: int = Field(
+        512,
+        gt=0,
+        description="posts waiting for their image (apart from consumer.max_in_flight); full: pause",
+    )
     user_agent: str = "modstream-image-fetcher/0.1"
     backoff_s: float = Field(
         0.2, gt=0, description="first retry waits up to this; doubles per retry, jittered"

@@ -6,7 +6,8 @@
     'ok'
     >>> fetcher.close()
 
-`observe` is called on the fetcher's thread. Futures still pending at `close()` are cancelled.
+`observe` is called on the fetcher's thread. Futures still pending at `close()` are cancelled. Settings
+the fetcher refuses (a malformed allow-list or trusted-hosts entry) raise here, in the caller's thread.
 """
 
 from __future__ import annotations
@@ -33,17 +34,28 @@ class BackgroundFetcher:
         self._ready = threading.Event()
         self._closed = False
         self._fetcher: ImageFetcher | None = None
+        self._failed: BaseException | None = None
         self._thread = threading.Thread(
             target=self._run, args=(settings, observe, resolver), name="image-fetcher", daemon=True
         )
         self._thread.start()
         self._ready.wait()
+        if self._failed is not None:
+            self._thread.join(timeout=30)
+            self._loop.close()
+            self._closed = True
+            raise self._failed
 
     def _run(
         self, settings: FetchSettings, observe: Callable[[str, float], None] | None, resolver: Resolver | None
     ) -> None:
         asyncio.set_event_loop(self._loop)
-        self._fetcher = ImageFetcher(settings, observe=observe, resolver=resolver)  # inside its loop
+        try:
+            self._fetcher = ImageFetcher(settings, observe=observe, resolver=resolver)  # inside its loop
+        except BaseException as exc:  # bad settings: the constructor's caller must see it, not hang
+            self._failed = exc
+            self._ready.set()
+            return
         self._loop.call_soon(self._ready.set)
         self._loop.run_forever()
 

@@ -7,11 +7,18 @@
 
 One fetch = up to `retries + 1` tries, each following up to `max_redirects` redirects by hand, all of
 it inside one total deadline; waiting for a concurrency slot is backpressure, not a slow host, and
-stops the deadline's clock. Every hop is checked by `check_url` (scheme, literal addresses) before
-it is requested and by the guarded connection layer (resolved addresses) when it connects. The body
-is streamed and abandoned as soon as it passes `max_bytes`; what arrives is accepted only if its
-magic bytes say it is an image. `fetch` never raises for a problem with one URL: it says what
-happened in a `FetchResult` ("ok", "failed" or "blocked", with a short reason code).
+stops the deadline's clock (the wait has its own bound, `slot_wait_s`). Every hop is checked by
+`check_url` (scheme, literal addresses) before it is requested and by the guarded connection layer
+(resolved addresses) when it connects. The body is streamed and abandoned as soon as it passes
+`max_bytes`; what arrives is accepted only if its magic bytes say it is an image. `fetch` never
+raises for a problem with one URL: it says what happened in a `FetchResult` ("ok", "failed" or
+"blocked", with a short reason code).
+
+Fairness: a request to a stranger's host holds a slot of its registrable domain, then (resolved, and
+pinned for the connection) a slot of the address it connects to, then a global one (`fetcher.limits`);
+a busy domain or address fails fast with "host_busy" instead of queueing behind a slow host. The
+platform's `trusted_hosts` bypass all of that: their own connection pool and bound, no waiter cap,
+the same SSRF checks (trusted is not allow-listed).
 """
 
 from __future__ import annotations
@@ -21,16 +28,27 @@ import contextlib
 import http.cookiejar
 import logging
 import random
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Literal
 
 import httpx
 
 from events.settings import FetchSettings
-from fetcher.limits import FetchLimits
-from fetcher.network import BlockedAddress, ResolveError, Resolver, guarded_transport, system_resolver
-from fetcher.policy import AllowList, check_url, normalise_host
+from fetcher.hostkeys import address_key, domain_key
+from fetcher.limits import FetchLimits, NoSlot
+from fetcher.network import (
+    BlockedAddress,
+    GuardedBackend,
+    GuardedTransport,
+    ResolveError,
+    Resolver,
+    pinned_addresses,
+    system_resolver,
+)
+from fetcher.policy import AllowList, check_url, url_port
+from fetcher.pools import ShardedClients
 from fetcher.retry import backoff_delay, should_retry
 from fetcher.sniff import sniff_image_type
 
@@ -38,6 +56,8 @@ log = logging.getLogger(__name__)
 
 Status = Literal["ok", "failed", "blocked"]
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
+# Trusted hosts serve at a high rate: keep their connections open between bursts.
+_TRUSTED_KEEPALIVE_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -79,11 +99,34 @@ class ImageFetcher:
         self._observe = observe
         self._rand = rand
         self._allow = AllowList.parse(settings.allow_hosts)
-        self._limits = FetchLimits(settings.concurrency, settings.per_host_concurrency)
-        self._client = httpx.AsyncClient(
-            transport=guarded_transport(
-                self._allow, resolver=resolver or system_resolver, max_connections=settings.concurrency
+        self._trusted = AllowList.parse(settings.trusted_hosts)
+        self._backend = GuardedBackend(self._allow, resolver or system_resolver)
+        self._limits = FetchLimits(
+            total=settings.concurrency,
+            per_key=settings.per_host_concurrency,
+            max_waiters=settings.max_waiters_per_host,
+            wait_s=settings.slot_wait_s,
+        )
+        self._trusted_limits = FetchLimits(
+            total=settings.trusted_concurrency,
+            per_key=settings.trusted_concurrency,
+            max_waiters=None,
+            wait_s=settings.slot_wait_s,
+        )
+        self._client = self._make_client(
+            GuardedTransport(self._backend, max_connections=settings.concurrency)
+        )
+        self._trusted_clients = ShardedClients(
+            lambda size: self._make_client(
+                GuardedTransport(self._backend, max_connections=size, keepalive_expiry=_TRUSTED_KEEPALIVE_S)
             ),
+            connections=settings.trusted_concurrency,
+        )
+
+    def _make_client(self, transport: GuardedTransport) -> httpx.AsyncClient:
+        settings = self._settings
+        client = httpx.AsyncClient(
+            transport=transport,
             follow_redirects=False,
             trust_env=False,
             timeout=httpx.Timeout(
@@ -95,7 +138,8 @@ class ImageFetcher:
             headers={"User-Agent": settings.user_agent, "Accept": "image/*", "Accept-Encoding": "identity"},
         )
         # One client serves every post's URL: never carry one site's cookies into another fetch.
-        self._client.cookies.jar.set_policy(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
+        client.cookies.jar.set_policy(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
+        return client
 
     async def fetch(self, url: str) -> FetchResult:
         loop = asyncio.get_running_loop()
@@ -120,6 +164,7 @@ class ImageFetcher:
 
     async def aclose(self) -> None:
         await self._client.aclose()
+        await self._trusted_clients.aclose()
 
     async def _with_retries(self, url: str, timeout: asyncio.Timeout) -> _Step:
         loop = asyncio.get_running_loop()
@@ -162,12 +207,25 @@ class ImageFetcher:
     async def _request(self, url: httpx.URL, timeout: asyncio.Timeout) -> _Step:
         """One GET: a redirect to follow, or the outcome. Transport errors become reason codes.
 
-        Waiting for a concurrency slot is backpressure, not slowness of the image's host: the time
-        spent waiting moves the deadline out, so the deadline measures only the fetch itself."""
+        Slots are taken in one order (domain, address, global) so that no two requests wait on each
+        other in a cycle. The name is resolved inside the domain's slot: a slow resolver for a hostile
+        domain spends that domain's budget only."""
         where = str(url)
+        host, port = url.raw_host.decode("ascii"), url_port(url)
         try:
-            async with self._slot(normalise_host(url.host), timeout):
-                return await self._get(url, where)
+            async with contextlib.AsyncExitStack() as held:
+                if self._trusted.allows(host, port):
+                    await self._slot(held, self._trusted_limits.hold_total(), timeout)
+                    return await self._get(held.enter_context(self._trusted_clients.pick()), url, where)
+                await self._slot(held, self._limits.hold(domain_key(host)), timeout)
+                addresses = await self._backend.checked_addresses(host, port)
+                await self._slot(held, self._limits.hold(address_key(addresses[0])), timeout)
+                await self._slot(held, self._limits.hold_total(), timeout)
+                held.enter_context(pinned_addresses(host, port, addresses))
+                return await self._get(self._client, url, where)
+        except NoSlot as exc:
+            log.debug("image fetch not started: %s", exc)
+            return _failed(exc.reason, where)
         except BlockedAddress as exc:
             log.info("image fetch refused: %s", exc)
             return _Step("blocked", "private_address", url=where)
@@ -186,18 +244,24 @@ class ImageFetcher:
         except httpx.HTTPError:
             return _failed("http_error", where)
 
-    @contextlib.asynccontextmanager
-    async def _slot(self, host: str, timeout: asyncio.Timeout) -> AsyncIterator[None]:
-        """Hold a concurrency slot for `host`, with the deadline stopped while waiting for it."""
+    async def _slot(
+        self,
+        held: contextlib.AsyncExitStack,
+        slot: AbstractAsyncContextManager[None],
+        timeout: asyncio.Timeout,
+    ) -> None:
+        """Enter `slot` on `held`. Waiting for a slot is backpressure, not slowness of the image's host:
+        the deadline is stopped meanwhile (the wait has its own bound), so it measures the fetch itself."""
         loop = asyncio.get_running_loop()
         when, queued = timeout.when(), loop.time()
         timeout.reschedule(None)
-        async with self._limits.hold(host):
+        try:
+            await held.enter_async_context(slot)
+        finally:
             timeout.reschedule(None if when is None else when + loop.time() - queued)
-            yield
 
-    async def _get(self, url: httpx.URL, where: str) -> _Step:
-        async with self._client.stream("GET", url) as response:
+    async def _get(self, client: httpx.AsyncClient, url: httpx.URL, where: str) -> _Step:
+        async with client.stream("GET", url) as response:
             if response.status_code in _REDIRECTS:
                 location = response.headers.get("location")
                 return _Step("failed", redirect=location) if location else _failed("bad_redirect", where)

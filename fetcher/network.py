@@ -9,23 +9,45 @@ host itself, refuses the connection if ANY of the addresses is not public (unles
 allow-listed), and then connects to exactly the address it checked. Nothing resolves the name a
 second time, so DNS rebinding between the check and the connection cannot happen. TLS still
 verifies the certificate against the host name: httpcore passes the name, not the IP, to start_tls.
+
+The client resolves a host before its request, to key the per-address limit by what it will connect
+to (`fetcher.limits`), and pins the checked addresses for the request with `pinned_addresses`:
+httpcore opens the connection in the requesting task, so `connect_tcp` sees the pin and connects to
+those addresses without resolving (or checking) a second time. Without a pin it resolves as above.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import contextvars
 import ipaddress
 import socket
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from typing import Any
 
 import httpcore
 import httpx
 
 from fetcher.addresses import literal_ip
-from fetcher.policy import AllowList, check_address
+from fetcher.policy import AllowList, check_address, normalise_host
 
 Resolver = Callable[[str, int], Awaitable[list[str]]]
+
+# (host, port, addresses) already checked for the request running in this task; see the docstring.
+_pinned: contextvars.ContextVar[tuple[str, int, tuple[str, ...]] | None] = contextvars.ContextVar(
+    "fetch_pinned_addresses", default=None
+)
+
+
+@contextlib.contextmanager
+def pinned_addresses(host: str, port: int, addresses: list[str]) -> Iterator[None]:
+    """Inside the block (this task only), a connection to host:port goes to these checked addresses."""
+    token = _pinned.set((normalise_host(host), port, tuple(addresses)))
+    try:
+        yield
+    finally:
+        _pinned.reset(token)
 
 
 class BlockedAddress(Exception):
@@ -68,7 +90,11 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
         local_address: str | None = None,
         socket_options: Iterable[Any] | None = None,
     ) -> httpcore.AsyncNetworkStream:
-        addresses = await self.checked_addresses(host, port)
+        pinned = _pinned.get()
+        if pinned is not None and pinned[:2] == (normalise_host(host), port):
+            addresses = list(pinned[2])  # checked by checked_addresses for this very request
+        else:
+            addresses = await self.checked_addresses(host, port)
         last: Exception | None = None
         for address in addresses:  # connect to exactly the addresses checked, in resolver order
             try:

@@ -1,4 +1,4 @@
-"""`make bench`: throughput and latency of the serving path, five scenarios measured in one run.
+"""`make bench`: throughput and latency of the serving path, six scenarios measured in one run.
 
     python scripts/bench.py [--preset tiny|minilm] [--posts 400] [--cached-posts 3000]
                             [--image-delay-ms 20] [--out bench-results/bench.json]
@@ -32,7 +32,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from scripts.bench_images import bench_image
-from scripts.bench_scenarios import BenchPost, forward, naive, offline, stream
+from scripts.bench_scenarios import BenchPost, forward, naive, offline, slow_host, stream
 from tests.services import run_broker, unique
 
 TARGETS = {"c/e": 3.0, "c/b": 0.8, "d_posts_per_s": 2000.0}
@@ -161,6 +161,8 @@ def main() -> int:
         warm = make_posts(host, 16, "w")
         posts = make_posts(host, args.posts, "p")
         cached_posts = make_posts(host, args.cached_posts, "h")
+        drip_posts = make_posts(host, args.posts, "drip")  # every image from the slow-drip route
+        text_posts = make_posts(host, args.posts // 10, "t")
         registry_dir = Path(tmp) / "registry"
 
         def fresh(cache: bool) -> Any:  # new topics and group for each streaming scenario
@@ -172,6 +174,7 @@ def main() -> int:
             ("c_stream", lambda: stream(fresh(False), posts, cached=False, warmup=warm)),
             ("d_cached", lambda: stream(fresh(True), cached_posts, cached=True, warmup=warm)),
             ("e_naive", lambda: naive(fresh(False), predictor, posts, warm)),
+            ("f_slow_host", lambda: slow_host(fresh(False), drip_posts, text_posts, warmup=warm)),
         ]
         for name, run in runs:
             if args.only and name not in args.only:

@@ -4,7 +4,8 @@ would be, so its work does not compete with the consumer for the GIL).
     python scripts/bench_images.py --delay-ms 20      # prints "port N", then serves until killed
 
 GET /<anything>/<i>.jpg answers, after the delay, with `bench_image(i)`: a 320x240 JPEG whose colour
-depends on i, the same bytes in every process.
+depends on i, the same bytes in every process. GET /drip/<i>.jpg is a slow or hostile host: it
+announces the same image, then sends it 16 bytes every 0.25 s (far past any fetch deadline).
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from typing import Any
 
 from PIL import Image
 
-_PATH = re.compile(r"^/[\w-]+/(\d+)\.jpg$")
+_PATH = re.compile(r"^/([\w-]+)/(\d+)\.jpg$")
+_DRIP_BYTES, _DRIP_EVERY_S = 16, 0.25
 
 
 @functools.cache
@@ -50,13 +52,25 @@ def _handler(delay_s: float) -> type[BaseHTTPRequestHandler]:
             if match is None:
                 self.send_error(404)
                 return
-            body = bench_image(int(match.group(1)))
-            time.sleep(delay_s)
+            body = bench_image(int(match.group(2)))
+            drip = match.group(1) == "drip"
+            if not drip:
+                time.sleep(delay_s)
             self.send_response(200)
             self.send_header("Content-Type", "image/jpeg")
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
-            self.wfile.write(body)
+            if not drip:
+                self.wfile.write(body)
+                return
+            self.close_connection = True
+            try:
+                for start in range(0, len(body), _DRIP_BYTES):
+                    time.sleep(_DRIP_EVERY_S)
+                    self.wfile.write(body[start : start + _DRIP_BYTES])
+                    self.wfile.flush()
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the fetcher gave up on it: what a slow host should expect
 
     return Handler
 

@@ -6,14 +6,17 @@
 (d) cached: the same, every post a cache hit (the cache warmed by an unmeasured pass first).
 (e) naive: a batch-1 consumer: poll one post, fetch its image synchronously, score, publish, wait for the
     acknowledgement, commit, next.
+(f) slow host: (c) with every image on one slow-drip host and one text-only post after every ten image
+    posts: the text-only posts' latency, every post's outcome (fetch fairness, fetcher/limits.py).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -165,13 +168,7 @@ def stream(
 ) -> Measurement:
     """Runs a ConsumerService in a thread; warm-up posts go first so that the group join and the first
     model call are not measured; for `cached`, an unmeasured pass fills the cache first."""
-    t = settings.topics
-    ensure_topics(settings.kafka, [t.posts, t.results, t.dlq, t.model_updates])
-    watcher = ResultWatcher(settings)
-    service = ConsumerService(settings)
-    thread = threading.Thread(target=service.run, daemon=True)
-    thread.start()
-    try:
+    with _running(settings) as (service, watcher):
         tag = "hit" if cached else "miss"
         _measure_stream(
             "warmup",
@@ -192,6 +189,53 @@ def stream(
             tally = f"image_{status}" + ("_cached" if was_cached else "")
             measured.outcomes[tally] = measured.outcomes.get(tally, 0) + 1
         return measured
+
+
+def slow_host(
+    settings: Settings,
+    image_posts: Sequence[BenchPost],
+    text_posts: Sequence[BenchPost],
+    *,
+    warmup: Sequence[BenchPost],
+) -> Measurement:
+    """Every image post's URL drips (scripts/bench_images.py /drip/); text-only posts are interleaved.
+    The rate and span cover every post; the latencies are the text-only posts' alone."""
+    items: list[tuple[str, bytes]] = []
+    text_keys: list[str] = []
+    texts = iter(text_posts)
+    for i, p in enumerate(image_posts):
+        items.append((f"s-{p.post_id}", p.raw(f"s-{p.post_id}")))
+        text = next(texts, None) if i % 10 == 9 else None
+        if text is not None:
+            key = f"s-{text.post_id}"
+            text_keys.append(key)
+            items.append((key, json.dumps({"post_id": key, "text": text.text}).encode()))
+    with _running(settings) as (_, watcher):
+        _measure_stream(
+            "warmup", settings, watcher, [(f"sw-{p.post_id}", p.raw(f"sw-{p.post_id}")) for p in warmup]
+        )
+        everything = _measure_stream("f_slow_host", settings, watcher, items)
+        by_key = dict(zip([k for k, _ in items], everything.latencies_s, strict=True))
+        measured = Measurement(
+            "f_slow_host", everything.posts, everything.seconds, [by_key[k] for k in text_keys]
+        )
+        for key, _ in items:
+            tally = ("text_" if key in text_keys else "image_post_") + watcher.outcomes[key][0]
+            measured.outcomes[tally] = measured.outcomes.get(tally, 0) + 1
+        return measured
+
+
+@contextlib.contextmanager
+def _running(settings: Settings) -> Iterator[tuple[ConsumerService, ResultWatcher]]:
+    """A ConsumerService on a thread and a watcher of its results, both stopped when the block ends."""
+    t = settings.topics
+    ensure_topics(settings.kafka, [t.posts, t.results, t.dlq, t.model_updates])
+    watcher = ResultWatcher(settings)
+    service = ConsumerService(settings)
+    thread = threading.Thread(target=service.run, daemon=True)
+    thread.start()
+    try:
+        yield service, watcher
     finally:
         service.stop("benchmark done")
         thread.join(60)

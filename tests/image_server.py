@@ -15,7 +15,8 @@
 
 Every route is served by a thread of a ThreadingHTTPServer; `close()` (or leaving the `with`) wakes every
 hanging or dripping handler, so shutdown never waits on a test's slow route. `max_concurrent` counts the
-most requests in progress at once, for tests of a client's concurrency bound.
+most requests in progress at once, for tests of a client's concurrency bound; two servers on two
+loopback addresses can count together (`ImageServer(address="127.0.0.2", counts_with=first)`).
 """
 
 from __future__ import annotations
@@ -50,6 +51,24 @@ class _Route:
     content_length: bool = True
 
 
+class _Concurrency:
+    """Requests in progress and the peak, possibly shared by servers on several addresses."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.active = 0
+        self.peak = 0
+
+    def begin(self) -> None:
+        with self._lock:
+            self.active += 1
+            self.peak = max(self.peak, self.active)
+
+    def end(self) -> None:
+        with self._lock:
+            self.active -= 1
+
+
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 256  # the default backlog of 5 resets connections under a fetcher's concurrency
@@ -63,16 +82,22 @@ class _Server(ThreadingHTTPServer):
 class ImageServer:
     """A loopback HTTP server whose routes a test registers; see the module docstring."""
 
-    def __init__(self, *, default: _Route | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        default: _Route | None = None,
+        address: str = "127.0.0.1",
+        counts_with: ImageServer | None = None,
+    ) -> None:
         self._routes: dict[str, _Route] = {}
         self._default = default
         self._lock = threading.Lock()
         self._requests: list[str] = []
         self._sent: dict[str, int] = {}
-        self._active = 0
-        self.max_concurrent = 0
+        self._concurrency = counts_with._concurrency if counts_with is not None else _Concurrency()
         self._stop = threading.Event()
-        self._httpd = _Server(("127.0.0.1", 0), _handler_class(self))
+        self.address = address  # any of 127.0.0.0/8: tests of per-address limits use two of them
+        self._httpd = _Server((address, 0), _handler_class(self))
         self.port: int = int(self._httpd.server_address[1])
         self._thread = threading.Thread(
             target=self._httpd.serve_forever, args=(0.05,), name="image-server", daemon=True
@@ -83,10 +108,10 @@ class ImageServer:
     @property
     def host(self) -> str:
         """The `host:port` entry that allow-lists this server."""
-        return f"127.0.0.1:{self.port}"
+        return f"{self.address}:{self.port}"
 
-    def url(self, path: str, host: str = "127.0.0.1") -> str:
-        return f"http://{host}:{self.port}{path}"
+    def url(self, path: str, host: str | None = None) -> str:
+        return f"http://{host or self.address}:{self.port}{path}"
 
     # -- what it saw -------------------------------------------------------------------------------
     @property
@@ -99,6 +124,11 @@ class ImageServer:
         """Body bytes this server managed to write for `path` (streaming routes)."""
         with self._lock:
             return self._sent.get(path, 0)
+
+    @property
+    def max_concurrent(self) -> int:
+        """The most requests in progress at once (on this server and any that count with it)."""
+        return self._concurrency.peak
 
     # -- routes ------------------------------------------------------------------------------------
     def add_bytes(self, path: str, body: bytes, content_type: str, *, delay_s: float = 0.0) -> None:
@@ -146,13 +176,11 @@ class ImageServer:
     def _begin(self, path: str) -> _Route | None:
         with self._lock:
             self._requests.append(path)
-            self._active += 1
-            self.max_concurrent = max(self.max_concurrent, self._active)
+        self._concurrency.begin()
         return self._routes.get(path.split("?", 1)[0], self._default)
 
     def _end(self) -> None:
-        with self._lock:
-            self._active -= 1
+        self._concurrency.end()
 
     def _count(self, path: str, n: int) -> None:
         with self._lock:

@@ -48,7 +48,10 @@ def test_thousand_posts_one_outcome_each_with_the_predictors_scores(
     outputs_of: Callable,
 ) -> None:
     settings = consumer_settings(
-        batch={"max_size": 32, "max_wait_ms": 10}, consumer={"max_in_flight": 100, "poll_batch": 50}
+        batch={"max_size": 32, "max_wait_ms": 10},
+        consumer={"max_in_flight": 100, "poll_batch": 50},
+        # the image server plays the platform's own CDN: one host serving 600 images in a burst
+        fetch={"max_in_flight": 50, "trusted_hosts": [image_server.host]},
     )
     create_topics(settings)
     version = publish_version(settings, tiny_models, "a")
@@ -78,9 +81,11 @@ def test_thousand_posts_one_outcome_each_with_the_predictors_scores(
     with running_consumer(settings) as service:
         outputs = reader.wait_for(N_POSTS, timeout_s=180)
         assert metric(service, "modstream_consumed_total") == N_POSTS
-        # backpressure: paused above the bound, never more in flight than the bound plus one poll
+        # backpressure: paused above the bounds, never more in flight than the bound, the posts waiting
+        # for their image (their own bound) and one poll
         assert metric(service, "modstream_pauses_total") >= 1
-        assert service.peak_in_flight <= 100 + 50
+        assert service.peak_in_flight <= 100 + 50 + 50
+        assert service.images.peak <= 50 + 50
         # operations: readiness through `modstream check`, metrics over HTTP
         readyz = f"http://127.0.0.1:{service.health_port}/readyz"
         assert check.run(argparse.Namespace(url=readyz, timeout=2.0)) == 0

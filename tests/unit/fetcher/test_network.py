@@ -13,7 +13,7 @@ from typing import Any
 import httpcore
 import pytest
 
-from fetcher.network import BlockedAddress, GuardedBackend, ResolveError
+from fetcher.network import BlockedAddress, GuardedBackend, ResolveError, pinned_addresses
 from fetcher.policy import AllowList
 
 
@@ -131,3 +131,33 @@ def test_unix_sockets_are_refused() -> None:
     backend = GuardedBackend(AllowList.parse([]), _resolver(TABLE), RecordingBackend())
     with pytest.raises(BlockedAddress):
         asyncio.run(backend.connect_unix_socket("/var/run/docker.sock"))
+
+
+def test_a_pinned_request_connects_to_the_checked_addresses_without_resolving_again() -> None:
+    # A rebinding resolver: the first answer is public, every later one private. The client resolves
+    # (and checks) once to key its limits and pins that answer; the connection must use it.
+    inner = RecordingBackend()
+    resolve = _resolver({"rebind.example": [["93.184.215.14"], ["127.0.0.1"]]})
+    backend = GuardedBackend(AllowList(), resolve, inner)
+
+    async def request() -> None:
+        addresses = await backend.checked_addresses("rebind.example", 80)
+        with pinned_addresses("Rebind.Example.", 80, addresses):  # pins match in normalised form
+            await backend.connect_tcp("rebind.example", 80)
+
+    asyncio.run(request())
+    assert inner.connected == [("93.184.215.14", 80)]
+
+
+@pytest.mark.parametrize(("pin_host", "pin_port"), [("other.example", 80), ("rebind.example", 8080)])
+def test_a_pin_for_another_origin_is_ignored(pin_host: str, pin_port: int) -> None:
+    inner = RecordingBackend()
+    backend = GuardedBackend(AllowList(), _resolver({"rebind.example": [["127.0.0.1"]]}), inner)
+
+    async def request() -> None:
+        with pinned_addresses(pin_host, pin_port, ["93.184.215.14"]):
+            await backend.connect_tcp("rebind.example", 80)
+
+    with pytest.raises(BlockedAddress):  # resolved and checked as usual: the pin did not apply
+        asyncio.run(request())
+    assert inner.connected == []

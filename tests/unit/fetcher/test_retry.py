@@ -80,3 +80,10 @@ def test_backoff_draws_fresh_jitter_each_time() -> None:
     draws = iter([0.1, 0.9, 0.5])
     delays = [backoff_delay(3, base_s=1.0, cap_s=100.0, rand=lambda: next(draws)) for _ in range(3)]
     assert delays == pytest.approx([0.8, 7.2, 4.0])
+
+
+@pytest.mark.parametrize("reason", ["host_busy", "fetch_busy"])
+def test_a_busy_host_is_not_retried(reason: str) -> None:
+    # host_busy means "fail fast": a retry would only queue for the same full budget again
+    assert not is_transient(reason)
+    assert not should_retry(reason, attempt=0, retries=5, wait_s=0.0, time_left_s=60.0)
