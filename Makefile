@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-unit test-integration test-davidson lint format bench clean
+.PHONY: install demo test test-unit test-integration test-davidson fuzz lint format bench clean
 
 # (Re)creates the virtualenv when pyproject.toml or the lock changes. torch and torchvision first,
 # pinned, so that nothing else can pull a different (multi-GB) build.
@@ -32,6 +32,11 @@ test-integration: install
 # opt-in, too slow for every CI run.
 test-davidson: install
 	MODSTREAM_TEST_DAVIDSON=1 $(PY) -m pytest tests/integration/trainer_offline/test_davidson.py
+
+# The fuzz suite at full strength (at least 10,000 hostile messages per target; `make test` runs a few
+# hundred per target).
+fuzz: install
+	MODSTREAM_FUZZ_PROFILE=fuzz $(PY) -m pytest tests/fuzz --hypothesis-show-statistics
 
 lint: install
 	$(VENV)/bin/ruff format --check .
