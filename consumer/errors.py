@@ -163,13 +163,13 @@ def action_for(error: BaseException) -> Action:
 
 
 def _describe(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}"[:500]
+    return (str(exc) or type(exc).__name__)[:500]
 
 
 def _decode_error(exc: Exception, where: Where | None) -> ConsumerError:
     if isinstance(exc, InvalidEvent):
         return InvalidPost(exc.reason, exc.detail, where=where)
-    return InvalidPost("internal", _describe(exc), where=where)
+    return InvalidPost("internal", f"{type(exc).__name__}: {_describe(exc)}", where=where)
 
 
 # stage -> how an exception met there becomes an error of the tree (the table in the docstring)
@@ -179,7 +179,9 @@ _STAGE_ERRORS: dict[str, Callable[[Exception, Where | None], ConsumerError | Del
     "model": lambda exc, where: ModelFailed(type(exc).__name__, _describe(exc), where=where),
     "fetch": lambda exc, where: ImageDegraded(type(exc).__name__, _describe(exc), where=where),
     "cache": lambda exc, where: CacheUnavailable(type(exc).__name__, _describe(exc), where=where),
-    "publish": lambda exc, where: DeliveryFailed(_describe(exc), reason=type(exc).__name__, where=where),
+    "publish": lambda exc, where: DeliveryFailed(
+        f"{type(exc).__name__}: {_describe(exc)}", reason=type(exc).__name__, where=where
+    ),
 }
 STAGES = tuple(_STAGE_ERRORS)
 
