@@ -13,8 +13,8 @@
     DeliveryFailed (events.errors)  the broker or producer refused a result or dead letter: publish again,
                                     then stop (shared with the trainer, so it lives in the wire contract)
 
-    Raised by others, met at a stage         becomes (`as_error`)
-    ───────────────────────────────────────  ──────────────────────────────────────────────────────────
+    Raised by others, met at a stage         becomes (`as_error`)                          action
+    ───────────────────────────────────────  ────────────────────────────────────────────  ───────────
     InvalidEvent (events.schemas), "decode"  InvalidPost(its reason)                       DEAD_LETTER
     any other Exception, "decode"            InvalidPost("internal")                       DEAD_LETTER
     any Exception, "preprocess"              PreprocessFailed(its type)                    DEAD_LETTER
@@ -34,6 +34,10 @@ line or a dead-letter header can say which post failed where. `ACTIONS` is the o
 error to what happens next, and `as_error` the only place that turns a foreign exception into an error of
 the tree: a catch site calls `as_error`, asks `action_for`, and does what it says. An exception met while
 handling one post is that post's outcome, never the stage's end.
+
+The Kafka adapters' client-level errors meet no post and stay theirs: a refused offset commit
+(kafka_source: tried again at the next interval), an unreadable model-updates topic (kafka_updates:
+polled again). A producer's refusal is translated by kafka_sink into a failed delivery report.
 """
 
 from __future__ import annotations
@@ -48,6 +52,8 @@ from events.schemas import InvalidEvent
 __all__ = [
     "ACTIONS",
     "MAX_RETRIES",
+    "PER_POST_STAGES",
+    "STAGES",
     "Action",
     "CacheUnavailable",
     "ConsumerError",

@@ -190,12 +190,12 @@ class ConsumerService:
         submission DEGRADE)."""
         now = self.clock()
         self._last_activity = now
-        jobs = [job for rec in records if (job := self._decode(rec, now)) is not None]
+        jobs = [job for rec in records if (job := self._take(rec, now)) is not None]
         self.metrics.in_flight.set(self.ledger.in_flight())
         for job, cached in zip(jobs, self._lookup(jobs), strict=True):
             self._route(job, cached)
 
-    def _decode(self, rec: Any, now: float) -> Job | None:
+    def _take(self, rec: Any, now: float) -> Job | None:
         """The record's Job with its post, or None when the record went to the dead-letter topic."""
         self.ledger.take((rec.topic, rec.partition), rec.offset)
         self._taken += 1
