@@ -11,7 +11,10 @@ import pytest
 from tests.fuzz.test_post_intake import _drain, _service
 
 NEAR_LIMIT = 999_700
-FAR_FUTURE = "9999-12-31T23:59:59-05:00"  # overflows when converted to UTC
+# overflows when converted to UTC
+FAR_FUTURE_POST = json.dumps(
+    {"post_id": "1", "text": "a", "created_at": "9999-12-31T23:59:59-05:00"}
+).encode()
 
 
 @pytest.mark.parametrize(
@@ -24,7 +27,7 @@ FAR_FUTURE = "9999-12-31T23:59:59-05:00"  # overflows when converted to UTC
         (b"{" * 1_000_001, "dead", "oversized", True),
         (b'{"post_id": "1", "text": "\\ud800"}', "dead", "bad_unicode", False),
         (b'{"post_id": "1", "text": "a", "text": "b"}', "dead", "duplicate_key", False),
-        (json.dumps({"post_id": "1", "text": "a", "created_at": FAR_FUTURE}).encode(), "dead", "schema", False),
+        (FAR_FUTURE_POST, "dead", "schema", False),
         (b'{"post_id": "1", "text": "fine"}', "prep", None, False),
         (b'{"post_id": "1", "image_url": "http://img.test/a.png"}', "fetch", None, False),
         (b'{"post_id": "1", "text": "t", "image_url": "ftp://img.test/a.png"}', "prep", None, False),
