@@ -36,7 +36,7 @@ test-davidson: install
 # The fuzz suite at full strength (at least 10,000 hostile messages per target; `make test` runs a few
 # hundred per target).
 fuzz: install
-	MODSTREAM_FUZZ_PROFILE=fuzz $(PY) -m pytest tests/fuzz --hypothesis-show-statistics
+	MODSTREAM_FUZZ_PROFILE=fuzz $(PY) -m pytest tests/fuzz --timeout 3600 --durations 0 --hypothesis-show-statistics
 
 lint: install
 	$(VENV)/bin/ruff format --check .
