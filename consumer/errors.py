@@ -172,17 +172,20 @@ def _describe(exc: BaseException) -> str:
     return (str(exc) or type(exc).__name__)[:500]
 
 
-def _decode_error(exc: Exception, where: Where | None) -> ConsumerError:
+def _decode_error(exc: Exception, where: Where | None) -> PostError:
     if isinstance(exc, InvalidEvent):
         return InvalidPost(exc.reason, exc.detail, where=where)
     return InvalidPost("internal", f"{type(exc).__name__}: {_describe(exc)}", where=where)
 
 
 # stage -> how an exception met there becomes an error of the tree (the table in the docstring)
-_STAGE_ERRORS: dict[str, Callable[[Exception, Where | None], ConsumerError | DeliveryFailed]] = {
+_POST_ERRORS: dict[str, Callable[[Exception, Where | None], PostError]] = {
     "decode": _decode_error,
     "preprocess": lambda exc, where: PreprocessFailed(type(exc).__name__, _describe(exc), where=where),
     "model": lambda exc, where: ModelFailed(type(exc).__name__, _describe(exc), where=where),
+}
+_STAGE_ERRORS: dict[str, Callable[[Exception, Where | None], ConsumerError | DeliveryFailed]] = {
+    **_POST_ERRORS,
     "fetch": lambda exc, where: ImageDegraded(type(exc).__name__, _describe(exc), where=where),
     "cache": lambda exc, where: CacheUnavailable(type(exc).__name__, _describe(exc), where=where),
     "publish": lambda exc, where: DeliveryFailed(
@@ -190,6 +193,7 @@ _STAGE_ERRORS: dict[str, Callable[[Exception, Where | None], ConsumerError | Del
     ),
 }
 STAGES = tuple(_STAGE_ERRORS)
+PER_POST_STAGES = tuple(_POST_ERRORS)
 
 
 def as_error(exc: Exception, *, stage: str, where: Where | None = None) -> ConsumerError | DeliveryFailed:
@@ -202,17 +206,12 @@ def as_error(exc: Exception, *, stage: str, where: Where | None = None) -> Consu
     return _STAGE_ERRORS[stage](exc, where)
 
 
-PER_POST_STAGES = ("decode", "preprocess", "model")
-
-
 def post_error(exc: Exception, *, stage: str, where: Where | None = None) -> PostError:
     """`as_error` for the per-post stages (PER_POST_STAGES), whose rows all say DEAD_LETTER: the PostError
     to dead-letter the post with. An error of another branch raised there (a bug) is still only this
-    post's failure: it becomes that stage's PostError too."""
-    if stage not in PER_POST_STAGES:
+    post's failure: it becomes that stage's PostError too. Never raises for a per-post stage."""
+    make = _POST_ERRORS.get(stage)
+    if make is None:
         raise ValueError(f"{stage!r} is not a per-post stage")
     error = as_error(exc, stage=stage, where=where)
-    if not isinstance(error, PostError):
-        error = _STAGE_ERRORS[stage](RuntimeError(str(error)), where)
-    assert isinstance(error, PostError) and action_for(error) is Action.DEAD_LETTER
-    return error
+    return error if isinstance(error, PostError) else make(RuntimeError(str(error)), where)

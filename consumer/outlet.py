@@ -22,7 +22,7 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from consumer.errors import Action, PostError, action_for, as_error, post_error
+from consumer.errors import PostError, action_for, as_error, post_error
 from consumer.kafka_sink import Headers, KafkaSink
 from consumer.routing import Job, cacheable
 from events.dead_letter import dead_letter_headers, fits, reference_letter
@@ -165,7 +165,6 @@ class KafkaOutlet:
         """A failure before the producer had the output: a failed delivery (the table says RETRY; the
         poll loop retries, then stops), never an exception out of the caller's stage."""
         error = as_error(exc, stage="publish", where=completion.job.where)
-        assert action_for(error) is Action.RETRY
         log.error("output for %s failed before it reached the producer: %s", completion.job.where, error)
         completion.error = str(error)[:500]
         self.completions.put(completion)

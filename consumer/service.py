@@ -220,7 +220,7 @@ class ConsumerService:
                 future = parts.fetcher.submit(job.post.image_url)
             except Exception as exc:  # the fetcher refused the job itself: the image failed (DEGRADE)
                 error = as_error(exc, stage="fetch", where=job.where)
-                assert action_for(error) is Action.DEGRADE
+                log.warning("image fetch not started (%s): %s", action_for(error).value, error)
                 job.fetch = _FailedFetch("failed", None, error.reason)
                 parts.prep.inbox.put(job)
                 return
