@@ -125,7 +125,7 @@ def from_cache(raw: bytes, post_id: str, now: datetime) -> Result | None:
     """This post's result from a cached one; None when the cached bytes are not a Result (a miss)."""
     try:
         cached = Result.model_validate_json(raw)
-    except ValueError:
+    except Exception:  # bytes read back from Redis are hostile: whatever fails to validate is a miss
         return None
     return cached.model_copy(update={"post_id": post_id, "cached": True, "processed_at": now})
 

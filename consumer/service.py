@@ -34,13 +34,22 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from consumer.errors import MAX_RETRIES, Action, DeliveryFailed, FatalError, InvalidPost, Where, action_for
+from consumer.errors import (
+    MAX_RETRIES,
+    Action,
+    DeliveryFailed,
+    FatalError,
+    Where,
+    action_for,
+    as_error,
+    post_error,
+)
 from consumer.image_budget import ImageBudget
 from consumer.ledger import OffsetLedger, TopicPartition
 from consumer.metrics import ConsumerMetrics
 from consumer.outlet import Completion
 from consumer.routing import Job, from_cache
-from events.schemas import InvalidEvent, decode_post
+from events.schemas import decode_post
 from events.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -179,44 +188,70 @@ class ConsumerService:
     # -- intake -----------------------------------------------------------------------------------------
 
     def _intake(self, records: list[Any]) -> None:
-        parts = self._parts
+        """Take each record (in flight from here on) and route it: every record ends in exactly one of
+        dead letter, cached result, image fetch or the prep worker, and nothing a record holds raises out
+        of here (errors.py: a decode failure of any kind is DEAD_LETTER, a failed lookup or fetch
+        submission DEGRADE)."""
         now = self.clock()
         self._last_activity = now
-        jobs: list[Job] = []
-        for rec in records:
-            self.ledger.take((rec.topic, rec.partition), rec.offset)
-            self._taken += 1
-            self.metrics.consumed.inc()
-            job = Job(Where(rec.topic, rec.partition, rec.offset), rec.key, rec.value, now, rec.timestamp_s)
-            try:
-                job.post = decode_post(rec.value)
-            except InvalidEvent as exc:
-                parts.outlet.dead_letter(job, InvalidPost(exc.reason, exc.detail, where=job.where))
-                continue
-            job.where = replace(job.where, post_id=job.post.post_id)
-            jobs.append(job)
+        jobs = [job for rec in records if (job := self._take(rec, now)) is not None]
         self.metrics.in_flight.set(self.ledger.in_flight())
         for job, cached in zip(jobs, self._lookup(jobs), strict=True):
-            result = from_cache(cached, job.where.post_id or "", datetime.now(UTC)) if cached else None
-            if result is not None:
-                parts.outlet.publish(job, result)
-            elif job.post is not None and job.post.image_url is not None:
-                self.images.started()
+            self._route(job, cached)
+
+    def _take(self, rec: Any, now: float) -> Job | None:
+        """The record's Job with its post, or None when the record went to the dead-letter topic."""
+        self.ledger.take((rec.topic, rec.partition), rec.offset)
+        self._taken += 1
+        self.metrics.consumed.inc()
+        job = Job(Where(rec.topic, rec.partition, rec.offset), rec.key, rec.value, now, rec.timestamp_s)
+        try:
+            job.post = decode_post(rec.value)
+        except Exception as exc:  # InvalidEvent, or anything the decoder did not foresee: decode/<reason>
+            error = post_error(exc, stage="decode", where=job.where)
+            self._parts.outlet.dead_letter(job, error)
+            return None
+        job.where = replace(job.where, post_id=job.post.post_id)
+        return job
+
+    def _route(self, job: Job, cached: bytes | None) -> None:
+        parts = self._parts
+        result = from_cache(cached, job.where.post_id or "", datetime.now(UTC)) if cached else None
+        if result is not None:
+            parts.outlet.publish(job, result)
+        elif job.post is not None and job.post.image_url is not None:
+            self.images.started()
+            try:
                 future = parts.fetcher.submit(job.post.image_url)
-                future.add_done_callback(lambda f, job=job: self._fetched(job, f))
-            else:
+            except Exception as exc:  # the fetcher refused the job itself: the image failed (DEGRADE)
+                error = as_error(exc, stage="fetch", where=job.where)
+                log.warning("image fetch not started (%s): %s", action_for(error).value, error)
+                job.fetch = _FailedFetch("failed", None, error.reason)
+                self.images.finished()
                 parts.prep.inbox.put(job)
+                return
+            future.add_done_callback(lambda f, job=job: self._fetched(job, f))
+        else:
+            parts.prep.inbox.put(job)
 
     def _lookup(self, jobs: list[Job]) -> list[bytes | None]:
+        """One batched cache lookup; a failing cache is all misses (DEGRADE), never a lost record."""
         parts = self._parts
         if parts.cache is None or not jobs:
             return [None] * len(jobs)
-        version = parts.manager.current.version
-        prefix = self.settings.redis.key_prefix
-        keys = [
-            parts.cache_key(prefix, version, job.post.text, job.post.image_url) for job in jobs if job.post
-        ]
-        values = list(parts.cache.get_many(keys))
+        try:
+            version = parts.manager.current.version
+            prefix = self.settings.redis.key_prefix
+            keys = [
+                parts.cache_key(prefix, version, job.post.text, job.post.image_url)
+                for job in jobs
+                if job.post
+            ]
+            values = list(parts.cache.get_many(keys))
+        except Exception as exc:
+            error = as_error(exc, stage="cache")
+            log.warning("cache lookup skipped (%s): %s", action_for(error).value, error)
+            values = []
         if len(values) != len(jobs):
             values = [None] * len(jobs)
         hits = sum(v is not None for v in values)
@@ -228,8 +263,9 @@ class ConsumerService:
         self.images.finished()
         try:
             job.fetch = future.result()
-        except Exception as exc:  # cancelled at shutdown, or a fetcher bug: the image failed
-            job.fetch = _FailedFetch("failed", None, type(exc).__name__)
+        except Exception as exc:  # cancelled at shutdown, or a fetcher bug: the image failed (DEGRADE)
+            error = as_error(exc, stage="fetch", where=job.where)
+            job.fetch = _FailedFetch("failed", None, error.reason)
         self._parts.prep.inbox.put(job)
 
     # -- completions, commits, backpressure -------------------------------------------------------------
@@ -256,7 +292,7 @@ class ConsumerService:
         self.metrics.in_flight.set(self.ledger.in_flight())
 
     def _delivery_failed(self, done: Completion) -> None:
-        error = DeliveryFailed("delivery", done.error or "", where=done.job.where)
+        error = DeliveryFailed(done.error or "", reason="delivery", where=done.job.where)
         if action_for(error) is Action.RETRY and done.attempts <= MAX_RETRIES:
             log.warning("%s; publishing again (attempt %d)", error, done.attempts + 1)
             self.metrics.delivery_retries.inc()

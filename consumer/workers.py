@@ -8,6 +8,10 @@ The model runs on one thread while the next batch is prepared on the other. A ba
 predictor and scored with the same one: when the model manager swaps versions, the open batch is closed
 first, so a swap happens between batches. The batch queue between the two is small on purpose: when the
 model is the bottleneck, preprocessing waits instead of piling up tensors.
+
+Neither thread may be ended by one post: whatever a post raises becomes its dead letter (errors.post_error,
+the table's DEAD_LETTER rows), and the outlet's `dead_letter` never raises (a refused letter is a failed
+delivery, errors.py). `_settle` is the last guard should an outlet break that promise.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from consumer.batcher import BatchLimits, MicroBatcher
-from consumer.errors import ImageUnavailable, ModelFailed, PostError, PreprocessFailed
+from consumer.errors import Action, ImageUnavailable, ModelFailed, PostError, action_for, post_error
 from consumer.metrics import ConsumerMetrics
 from consumer.routing import Job, decode_outcome, image_outcome, make_result, predict_each
 from events.schemas import Result
@@ -41,6 +45,14 @@ class Outlet(Protocol):
 
     def publish(self, job: Job, result: Result) -> None: ...
     def dead_letter(self, job: Job, error: PostError) -> None: ...
+
+
+def _settle(outlet: Outlet, job: Job, error: PostError) -> None:
+    """Dead-letter `job`; an outlet that raises anyway costs this post its outcome, never the thread."""
+    try:
+        outlet.dead_letter(job, error)
+    except Exception:
+        log.exception("dead letter of %s could not be handed to the outlet", job.where)
 
 
 Batch = tuple[Predictor, list[Job]]
@@ -92,10 +104,13 @@ class PrepWorker:
                 return
             try:
                 self._take(job)
-            except Exception as exc:  # a bug must not cost the post its outcome
+            except Exception as exc:  # a bug must not cost the post its outcome, nor end this thread
                 log.exception("preprocessing %s failed", job.where)
-                self._outlet.dead_letter(job, PreprocessFailed(type(exc).__name__, str(exc), where=job.where))
-            self._send(self._batcher.due())
+                _settle(self._outlet, job, post_error(exc, stage="preprocess", where=job.where))
+            try:
+                self._send(self._batcher.due())
+            except Exception:  # the batch stays in the batcher; the next round sends it
+                log.exception("closing a batch failed")
 
     def _take(self, job: Job) -> None:
         predictor = self._current()
@@ -120,7 +135,8 @@ class PrepWorker:
         try:
             job.image_status, image = image_outcome(post, job.fetch, job.where)
         except ImageUnavailable as exc:
-            self._outlet.dead_letter(job, exc)
+            assert action_for(exc) is Action.DEAD_LETTER
+            _settle(self._outlet, job, exc)
             return None
         try:
             return predictor.prepare(post.text, image)
@@ -128,7 +144,8 @@ class PrepWorker:
             try:
                 job.image_status = decode_outcome(post, exc.reason, job.where)
             except ImageUnavailable as unavailable:
-                self._outlet.dead_letter(job, unavailable)
+                assert action_for(unavailable) is Action.DEAD_LETTER
+                _settle(self._outlet, job, unavailable)
                 return None
             return predictor.prepare(post.text, None)
 
@@ -167,7 +184,12 @@ class ModelWorker:
             if item is None:
                 return
             predictor, jobs = item
-            self.score(predictor, jobs)
+            try:
+                self.score(predictor, jobs)
+            except Exception as exc:  # before any post had its outcome (score hands them out last)
+                log.exception("scoring a batch of %d failed", len(jobs))
+                for job in jobs:
+                    _settle(self._outlet, job, post_error(exc, stage="model", where=job.where))
 
     def score(self, predictor: Predictor, jobs: list[Job]) -> None:
         started = self._clock()
@@ -177,11 +199,11 @@ class ModelWorker:
         self._metrics.inference.observe(self._clock() - started)
         self._metrics.batch_size.observe(len(jobs))
         now = datetime.now(UTC)
-        for job, outcome in zip(jobs, outcomes, strict=True):
+        for job, outcome in zip(jobs, outcomes, strict=True):  # from here on, nothing raises
             try:
                 if isinstance(outcome, ModelFailed):
                     outcome.where = job.where
-                    self._outlet.dead_letter(job, outcome)
+                    _settle(self._outlet, job, outcome)
                     continue
                 assert job.post is not None
                 result = make_result(
@@ -194,4 +216,4 @@ class ModelWorker:
                 self._outlet.publish(job, result)
             except Exception as exc:
                 log.exception("publishing %s failed", job.where)
-                self._outlet.dead_letter(job, ModelFailed(type(exc).__name__, str(exc), where=job.where))
+                _settle(self._outlet, job, post_error(exc, stage="model", where=job.where))

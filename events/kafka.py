@@ -19,6 +19,13 @@ from events.settings import KafkaSettings
 
 log = logging.getLogger(__name__)
 
+# The largest message our producers send (librdkafka's default, stated so it is a decision, not an
+# accident). It is chosen with the decoder's limit (events.schemas.MAX_MESSAGE_BYTES, the same 1,000,000):
+# a post the decoder accepts always has room for its result, and the dead letter of a post near or over
+# the limit (original + headers > this) goes out as a reference letter (events/dead_letter.py). Kept under
+# the broker's default max.message.bytes (1,048,588) so a batch of one such message is never refused.
+PRODUCER_MAX_MESSAGE_BYTES = 1_000_000
+
 
 def common_config(kafka: KafkaSettings) -> dict[str, Any]:
     conf: dict[str, Any] = {
@@ -64,6 +71,7 @@ def producer_config(kafka: KafkaSettings) -> dict[str, Any]:
             "enable.idempotence": True,
             "linger.ms": 5,
             "compression.type": "lz4",
+            "message.max.bytes": PRODUCER_MAX_MESSAGE_BYTES,
         }
         | dict(kafka.extra)
     )

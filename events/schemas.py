@@ -6,20 +6,39 @@
 
 Decoding is strict about types (a number is not a post_id) and lenient about unknown fields, which are
 ignored so producers can add fields without breaking consumers.
+
+Every byte is hostile. `_decode` checks, in this order, and refuses with `InvalidEvent(reason, detail)`:
+
+    empty / oversized       no value, or more than MAX_MESSAGE_BYTES (the producer's own default limit,
+                            events/kafka.py: a post larger than that could not have been produced)
+    not_utf8 / not_json     the bytes are not UTF-8 text, not JSON
+    too_deep, duplicate_key, not_finite, big_int, bad_unicode
+                            the bounded parser (events/strict_json.py); depth at most MAX_JSON_DEPTH,
+                            measured before the recursive parser runs
+    not_object / schema     not a JSON object, or not the event's schema
+    internal                anything else that went wrong (a bug): still one record's failure, not a crash
+
+Timestamps (created_at, decided_at) must lie in [MIN_TIMESTAMP, MAX_TIMESTAMP) once converted to UTC; a
+timestamp without a zone is taken as UTC. So `9999-12-31T23:59:59-05:00` (which overflows when
+converted) is an invalid event here, not an OverflowError in whoever converts it later.
 """
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
-from typing import Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, StrictStr, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictStr, field_validator, model_validator
+
+from events.strict_json import JsonRefused, loads_strict
 
 MAX_POST_ID_CHARS = 256
 MAX_TEXT_CHARS = 20_000
 MAX_URL_CHARS = 2_048
 MAX_MESSAGE_BYTES = 1_000_000
+MAX_JSON_DEPTH = 32  # a post is flat; metadata may nest a little
+MIN_TIMESTAMP = datetime(2000, 1, 1, tzinfo=UTC)
+MAX_TIMESTAMP = datetime(2100, 1, 1, tzinfo=UTC)
 
 ImageStatus = Literal["ok", "absent", "failed", "blocked"]
 
@@ -43,6 +62,20 @@ def _no_control_chars(value: str, what: str) -> str:
     return value
 
 
+def _bounded_utc(value: datetime) -> datetime:
+    """A timestamp within [MIN_TIMESTAMP, MAX_TIMESTAMP) after conversion to UTC; naive = UTC."""
+    try:
+        utc = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    except (OverflowError, ValueError) as exc:
+        raise ValueError(f"timestamp {value!s} cannot be converted to UTC") from exc
+    if not MIN_TIMESTAMP <= utc < MAX_TIMESTAMP:
+        raise ValueError(f"timestamp {utc.isoformat()} outside [{MIN_TIMESTAMP.year}, {MAX_TIMESTAMP.year})")
+    return utc
+
+
+Timestamp = Annotated[datetime, AfterValidator(_bounded_utc)]
+
+
 class _Event(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
@@ -53,7 +86,7 @@ class Post(_Event):
     post_id: StrictStr = Field(min_length=1, max_length=MAX_POST_ID_CHARS)
     text: StrictStr | None = Field(None, max_length=MAX_TEXT_CHARS)
     image_url: StrictStr | None = Field(None, max_length=MAX_URL_CHARS)
-    created_at: datetime | None = None
+    created_at: Timestamp | None = None
     author_id: StrictStr | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
 
@@ -100,7 +133,7 @@ class Feedback(_Event):
     text: StrictStr | None = Field(None, max_length=MAX_TEXT_CHARS)
     image_url: StrictStr | None = Field(None, max_length=MAX_URL_CHARS)
     moderator_id: StrictStr | None = None
-    decided_at: datetime = Field(default_factory=utc_now)
+    decided_at: Timestamp = Field(default_factory=utc_now)
 
     @model_validator(mode="after")
     def _has_content(self) -> Feedback:
@@ -115,13 +148,23 @@ class ModelUpdate(_Event):
     model_version: str = Field(min_length=1)
     path: str
     metrics: dict[str, float] = Field(default_factory=dict)
-    created_at: datetime = Field(default_factory=utc_now)
+    created_at: Timestamp = Field(default_factory=utc_now)
 
 
 E = TypeVar("E", bound=_Event)
 
 
 def _decode(raw: bytes | None, schema: type[E]) -> E:
+    """The event in `raw`, or InvalidEvent: any failure while decoding or validating becomes one."""
+    try:
+        return _decode_checked(raw, schema)
+    except InvalidEvent:
+        raise
+    except Exception as exc:  # a case the checks above missed: still this record's failure only
+        raise InvalidEvent("internal", f"{type(exc).__name__}: {exc}"[:500]) from exc
+
+
+def _decode_checked(raw: bytes | None, schema: type[E]) -> E:
     if raw is None:
         raise InvalidEvent("empty", "message has no value")
     if len(raw) > MAX_MESSAGE_BYTES:
@@ -131,9 +174,9 @@ def _decode(raw: bytes | None, schema: type[E]) -> E:
     except UnicodeDecodeError as exc:
         raise InvalidEvent("not_utf8", str(exc)) from exc
     try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InvalidEvent("not_json", str(exc)) from exc
+        data = loads_strict(text, max_depth=MAX_JSON_DEPTH)
+    except JsonRefused as exc:
+        raise InvalidEvent(exc.reason, exc.detail) from exc
     if not isinstance(data, dict):
         raise InvalidEvent("not_object", f"top-level JSON is {type(data).__name__}")
     try:

@@ -10,6 +10,10 @@ it came from (events/dead_letter.py). Replay sends the original key and value ba
 topic named in the headers (or --to-topic), adding a `modstream.replayed_from` header. It reads the
 dead-letter topic up to its end as of the start, so the run ends even while new dead letters arrive,
 and prints the offsets to pass as --since-offset next time. Nothing is deleted from the DLQ.
+
+A reference letter (header modstream.truncated = reference) stands in for an original too large to send
+back: `show` marks it `REFERENCE` with the original's length, sha256 and source offset; `replay` refuses
+it (counted as refused, with the reason) since it does not hold the original.
 """
 
 from __future__ import annotations
@@ -41,6 +45,33 @@ class DeadLetter:
     @property
     def error_type(self) -> str:
         return self.meta.get("error.type", "?")
+
+    @property
+    def reference(self) -> bool:
+        return self.meta.get("truncated") == "reference"
+
+    def reference_summary(self) -> str:
+        """What a reference letter says of its original (length, sha256), read as hostile JSON."""
+        import json
+
+        try:
+            body = json.loads((self.value or b"")[:65_536])
+            return f"original {int(body['length'])} bytes sha256={str(body['sha256'])[:64]}"
+        except (ValueError, TypeError, KeyError, RecursionError):
+            return "original unknown (unreadable reference)"
+
+    def refusal(self) -> str | None:
+        """Why this letter cannot be replayed, or None."""
+        if not self.reference:
+            return None
+        source = (
+            f"{self.meta.get('source.topic', '?')}:{self.meta.get('source.partition', '?')}:"
+            f"{self.meta.get('source.offset', '?')}"
+        )
+        return (
+            f"a reference letter holds no original ({self.reference_summary()}); "
+            f"it is at {source} until that topic's retention removes it"
+        )
 
 
 @dataclass(frozen=True)
@@ -116,6 +147,7 @@ class ReplayReport:
     replayed: int = 0
     skipped: int = 0
     failed: int = 0
+    refused: int = 0  # reference letters: they do not hold the original
     next_since: dict[int, int] | None = None
 
 
@@ -141,6 +173,11 @@ def replay(
         report.next_since[letter.partition] = letter.offset + 1
         if not keep.accepts(letter):
             report.skipped += 1
+            continue
+        refusal = letter.refusal()
+        if refusal is not None:
+            report.refused += 1
+            print(f"refuse {letter.partition}:{letter.offset}: {refusal}", file=sys.stderr)
             continue
         target = to_topic or letter.meta.get("source.topic") or settings.topics.posts
         print(
@@ -175,10 +212,11 @@ def _show(settings: Settings, letters: Iterable[DeadLetter], keep: Filter) -> in
             f"{letter.meta.get('source.offset', '?')}"
         )
         message = letter.meta.get("error.message", "")[:120]
-        key = (letter.key or b"").decode("utf-8", "replace")
+        key = (letter.key or b"").decode("utf-8", "replace")[:200]
+        kind = f"  REFERENCE ({letter.reference_summary()})" if letter.reference else ""
         print(
             f"{letter.partition}:{letter.offset}  {letter.stage}/{letter.error_type}  key={key}  "
-            f"from {source}  {message}"
+            f"from {source}  {message}{kind}"
         )
         shown += 1
     print(f"{shown} dead letters", file=sys.stderr)
@@ -205,7 +243,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"dlq: {exc}", file=sys.stderr)
         return 1
     verb = "would replay" if args.dry_run else "replayed"
-    print(f"{verb} {report.replayed}, skipped {report.skipped} by filter, failed {report.failed}")
+    print(
+        f"{verb} {report.replayed}, skipped {report.skipped} by filter, failed {report.failed}, "
+        f"refused {report.refused} reference letters"
+    )
     if report.next_since:
         since = ",".join(f"{p}:{o}" for p, o in sorted(report.next_since.items()))
         print(f"next time: --since-offset {since}")

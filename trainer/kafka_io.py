@@ -18,14 +18,11 @@ from collections.abc import Sequence
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
+from events.errors import DeliveryFailed
 from events.kafka import consumer_config, producer_config
 from events.settings import Settings
 
 log = logging.getLogger(__name__)
-
-
-class DeliveryFailed(RuntimeError):
-    """The broker did not acknowledge a message we must not lose (a dead letter, a model update)."""
 
 
 class FeedbackSource:
