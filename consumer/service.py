@@ -9,10 +9,15 @@ The poll loop is the only thread that touches the Kafka consumer and the offset 
                   └──────────────────────────────────────────┴─► PrepWorker ─► ModelWorker ─► Outlet
     delivery reports ─► Completion queue ─► ledger.done ─► commit the watermark every commit_interval_s
 
-Backpressure: above `max_in_flight` posts taken and not acknowledged, every assigned partition is paused
-and the loop keeps polling (heartbeats, rebalances, max.poll.interval.ms); below `resume_below` x that,
-they resume. Stop (SIGTERM, --max-messages, --idle-exit): take nothing more, drain in-flight posts until
-`drain_grace_s`, flush the producer, commit, close.
+Backpressure (`consumer.flow.Backpressure`): above `max_in_flight` posts taken and not acknowledged, every
+assigned partition is paused and the loop keeps polling (heartbeats, rebalances, max.poll.interval.ms);
+below `resume_below` x that, they resume. Stop (SIGTERM, --max-messages, --idle-exit): take nothing more,
+drain in-flight posts until `drain_grace_s`, flush the producer, commit, close.
+
+Supervision (`consumer.supervisor`): on every turn the loop checks that every pipeline thread lives and
+that no post has been in flight longer than `max_in_flight_age_s`. When one fails, /healthz turns 503,
+the loop stops at once (a dead stage cannot drain), commits only the contiguous watermark (never past
+the unfinished posts) and `run()` returns 1, so the orchestrator restarts the process.
 
     >>> service = ConsumerService(Settings(), max_messages=1000)
     >>> exit_code = service.run()
@@ -21,6 +26,7 @@ they resume. Stop (SIGTERM, --max-messages, --idle-exit): take nothing more, dra
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
 import queue
@@ -30,13 +36,15 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-from consumer.errors import MAX_RETRIES, Action, DeliveryFailed, FatalError, InvalidPost, Where, action_for
+from consumer.errors import DeliveryFailed, FatalError, InvalidPost, Where, action_for
+from consumer.flow import Backpressure, Move, retry_delivery
 from consumer.ledger import OffsetLedger, TopicPartition
 from consumer.metrics import ConsumerMetrics
 from consumer.outlet import Completion
 from consumer.routing import Job, from_cache
+from consumer.supervisor import InFlightAges, Supervisor
 from events.schemas import InvalidEvent, decode_post
 from events.settings import Settings
 
@@ -46,6 +54,18 @@ log = logging.getLogger(__name__)
 _JOIN_ALLOWANCE_S = 60.0
 # A revoked partition waits at most this long for its in-flight posts before they are abandoned.
 _REVOKE_DRAIN_S = 10.0
+
+
+if TYPE_CHECKING:
+    from consumer.assembly import Parts, ServiceHooks
+
+
+class Assembler(Protocol):
+    """Builds the parts a service runs on (`consumer.assembly.assemble`; tests may pass another)."""
+
+    def __call__(
+        self, settings: Settings, metrics: ConsumerMetrics, *, clock: Callable[[], float], hooks: ServiceHooks
+    ) -> Parts: ...
 
 
 @dataclass
@@ -63,6 +83,7 @@ class ConsumerService:
         max_messages: int | None = None,
         idle_exit_s: float | None = None,
         clock: Callable[[], float] = time.monotonic,
+        assemble: Assembler | None = None,
     ) -> None:
         self.settings = settings
         self.max_messages = max_messages
@@ -70,18 +91,21 @@ class ConsumerService:
         self.clock = clock
         self.metrics = ConsumerMetrics()
         self.ledger = OffsetLedger()
-        self.health_port: int | None = None
         self.peak_in_flight = 0  # the most posts ever in flight at once (tests check the bound)
         self.exit_code = 0
         self._stop = threading.Event()
         self._subscribed = False
-        self._paused = False
+        self._flow = Backpressure(settings.consumer.max_in_flight, settings.consumer.resume_below)
+        self._ages = InFlightAges()
+        self._supervisor: Supervisor | None = None  # set once the workers run
+        self._fault: str | None = None  # why the pipeline is broken; set by the poll loop only
+        self._assemble = assemble
         self._assignment_changed = False
         self._assigned_once = False
         self._last_loop = clock()
         self._last_activity = clock()
         self._taken = 0
-        self._parts: Any = None  # the assembled components, set in run()
+        self._parts: Parts | None = None  # the assembled components, set in run()
 
     # -- control ----------------------------------------------------------------------------------------
 
@@ -92,29 +116,49 @@ class ConsumerService:
         self._stop.set()
 
     def ready(self) -> bool:
-        return self._subscribed and not self._stop.is_set() and self._parts is not None
+        return self._subscribed and not self._stop.is_set() and self._parts is not None and self.alive()
 
     @property
-    def parts(self) -> Any:
-        """The assembled components (None before `run`): for tests and diagnostics."""
+    def parts(self) -> Parts:
+        """The assembled components, once `run` has built them: for tests and diagnostics."""
+        if self._parts is None:
+            raise RuntimeError("the service has not assembled its parts yet")
         return self._parts
 
+    @property
+    def health_port(self) -> int | None:
+        """The port /healthz answers on (None before `run`, or when the server is off)."""
+        return self._parts.health_port if self._parts is not None else None
+
+    @property
+    def fault(self) -> str | None:
+        """Why the pipeline was found broken (a dead stage, a stuck post), or None."""
+        return self._fault
+
     def alive(self) -> bool:
+        """/healthz: the poll loop turns, and supervision found nothing broken."""
+        if self._fault is not None:
+            return False
         return self.clock() - self._last_loop < max(60.0, 2 * self.settings.consumer.drain_grace_s)
 
     # -- run --------------------------------------------------------------------------------------------
 
     def run(self) -> int:
-        from consumer.assembly import assemble
-
         s = self.settings
         log.info("settings %s", json.dumps(s.redacted(), sort_keys=True))
-        parts = assemble(self)
+        if self._assemble is None:
+            from consumer.assembly import assemble as build
+        else:
+            build = self._assemble
+        parts = build(s, self.metrics, clock=self.clock, hooks=self)
         self._parts = parts
         try:
             if not self._wait_for_model():
                 return self.exit_code
             parts.start_workers()
+            self._supervisor = Supervisor(
+                parts.stages(), max_age_s=s.consumer.max_in_flight_age_s, clock=self.clock
+            )
             parts.source.subscribe()
             self._subscribed = True
             self._loop()
@@ -128,7 +172,7 @@ class ConsumerService:
 
     def _wait_for_model(self) -> bool:
         """Not ready and not consuming until a model version serves."""
-        manager = self._parts.manager
+        manager = self.parts.manager
         if manager.current is None:
             log.info("no model version serving yet (registry %s): not ready", self.settings.model.registry)
         while manager.current is None:
@@ -145,6 +189,7 @@ class ConsumerService:
         while True:
             now = self.clock()
             self._last_loop = now
+            self._supervise()
             if self.max_messages is not None and self._taken >= self.max_messages:
                 self.stop(f"--max-messages {self.max_messages} reached")
             if self.idle_exit_s is not None and self.ledger.in_flight() == 0:
@@ -156,15 +201,15 @@ class ConsumerService:
                 if drain_deadline is None:
                     drain_deadline = now + c.drain_grace_s
                     self._backpressure()
-                if self.ledger.in_flight() == 0 or now >= drain_deadline:
+                if self.ledger.in_flight() == 0 or now >= drain_deadline or self._fault is not None:
                     return
             want = c.poll_batch
             if self.max_messages is not None:
                 want = min(want, self.max_messages - self._taken)
-            records = self._parts.source.consume(max(want, 1), c.poll_timeout_s)
+            records = self.parts.source.consume(max(want, 1), c.poll_timeout_s)
             if records and not self._stop.is_set():
                 self._intake(records[: max(want, 0)])
-            self._parts.sink.poll(0)
+            self.parts.sink.poll(0)
             self._handle_completions()
             self._backpressure()
             if now >= next_commit:
@@ -172,15 +217,28 @@ class ConsumerService:
                 self._commit()
                 self._observe_lag()
 
+    def _supervise(self) -> None:
+        if self._supervisor is None or self._fault is not None:
+            return
+        reason = self._supervisor.fault(self._ages.oldest())
+        if reason is None:
+            return
+        self._fault = reason
+        log.error("unhealthy: %s; stopping, committing only finished work, exit 1", reason)
+        self.metrics.in_flight.set(self.ledger.in_flight())
+        self.exit_code = 1
+        self.stop(reason)
+
     # -- intake -----------------------------------------------------------------------------------------
 
     def _intake(self, records: list[Any]) -> None:
-        parts = self._parts
+        parts = self.parts
         now = self.clock()
         self._last_activity = now
         jobs: list[Job] = []
         for rec in records:
             self.ledger.take((rec.topic, rec.partition), rec.offset)
+            self._ages.take((rec.topic, rec.partition), rec.offset, now)
             self._taken += 1
             self.metrics.consumed.inc()
             job = Job(Where(rec.topic, rec.partition, rec.offset), rec.key, rec.value, now, rec.timestamp_s)
@@ -198,15 +256,16 @@ class ConsumerService:
                 parts.outlet.publish(job, result)
             elif job.post is not None and job.post.image_url is not None:
                 future = parts.fetcher.submit(job.post.image_url)
-                future.add_done_callback(lambda f, job=job: self._fetched(job, f))
+                future.add_done_callback(functools.partial(self._fetched, job))
             else:
                 parts.prep.inbox.put(job)
 
     def _lookup(self, jobs: list[Job]) -> list[bytes | None]:
-        parts = self._parts
-        if parts.cache is None or not jobs:
+        parts = self.parts
+        current = parts.manager.current
+        if parts.cache is None or not jobs or current is None:
             return [None] * len(jobs)
-        version = parts.manager.current.version
+        version = current.version
         prefix = self.settings.redis.key_prefix
         keys = [
             parts.cache_key(prefix, version, job.post.text, job.post.image_url) for job in jobs if job.post
@@ -224,12 +283,12 @@ class ConsumerService:
             job.fetch = future.result()
         except Exception as exc:  # cancelled at shutdown, or a fetcher bug: the image failed
             job.fetch = _FailedFetch("failed", None, type(exc).__name__)
-        self._parts.prep.inbox.put(job)
+        self.parts.prep.inbox.put(job)
 
     # -- completions, commits, backpressure -------------------------------------------------------------
 
     def _handle_completions(self) -> None:
-        completions = self._parts.outlet.completions
+        completions = self.parts.outlet.completions
         while True:
             try:
                 done: Completion = completions.get_nowait()
@@ -239,6 +298,7 @@ class ConsumerService:
                 self._delivery_failed(done)
                 continue
             where = done.job.where
+            self._ages.done((where.topic, where.partition), where.offset)
             if not self.ledger.done((where.topic, where.partition), where.offset):
                 continue  # its partition was revoked or lost meanwhile
             if done.stage is not None:
@@ -251,10 +311,10 @@ class ConsumerService:
 
     def _delivery_failed(self, done: Completion) -> None:
         error = DeliveryFailed("delivery", done.error or "", where=done.job.where)
-        if action_for(error) is Action.RETRY and done.attempts <= MAX_RETRIES:
+        if retry_delivery(action_for(error), done.attempts):
             log.warning("%s; publishing again (attempt %d)", error, done.attempts + 1)
             self.metrics.delivery_retries.inc()
-            self._parts.outlet.resend(done)
+            self.parts.outlet.resend(done)
             return
         log.error("%s; giving up: stopping without committing past it", error)
         self.exit_code = 1
@@ -264,31 +324,32 @@ class ConsumerService:
         offsets = self.ledger.committable() if offsets is None else offsets
         if not offsets:
             return
-        if self._parts.source.commit(offsets):
+        if self.parts.source.commit(offsets):
             self.ledger.mark_committed(offsets)
             self.metrics.commits.labels(outcome="ok").inc()
         else:
             self.metrics.commits.labels(outcome="failed").inc()
 
     def _backpressure(self) -> None:
-        c = self.settings.consumer
         in_flight = self.ledger.in_flight()
-        source = self._parts.source
+        source = self.parts.source
         self.peak_in_flight = max(self.peak_in_flight, in_flight)
-        if self._stop.is_set() or in_flight > c.max_in_flight:
-            if not self._paused or self._assignment_changed:
-                source.pause(source.assignment())
-                if not self._paused and not self._stop.is_set():
-                    self.metrics.pauses.inc()
-                self._paused = True
-        elif self._paused and in_flight < c.resume_below * c.max_in_flight:
+        was_paused, stopping = self._flow.paused, self._stop.is_set()
+        move = self._flow.decide(
+            in_flight=in_flight, stopping=stopping, assignment_changed=self._assignment_changed
+        )
+        if move is Move.PAUSE:
+            source.pause(source.assignment())
+            if not was_paused and not stopping:
+                self.metrics.pauses.inc()
+        elif move is Move.RESUME:
             source.resume(source.assignment())
-            self._paused = False
         self._assignment_changed = False
-        self.metrics.paused_partitions.set(len(source.assignment()) if self._paused else 0)
+        self.metrics.paused_partitions.set(len(source.assignment()) if self._flow.paused else 0)
 
     def _observe_lag(self) -> None:
-        for (topic, partition), lag in self._parts.source.lag(self._parts.source.assignment()).items():
+        source = self.parts.source
+        for (topic, partition), lag in source.lag(source.assignment()).items():
             self.metrics.lag.labels(topic=topic, partition=str(partition)).set(lag)
 
     # -- rebalance callbacks (run on the poll thread, inside consume) -----------------------------------
@@ -304,7 +365,7 @@ class ConsumerService:
         log.info("revoked %s", tps)
         deadline = self.clock() + min(_REVOKE_DRAIN_S, self.settings.consumer.drain_grace_s)
         while any(self.ledger.in_flight(tp) for tp in tps) and self.clock() < deadline:
-            self._parts.sink.poll(0.05)
+            self.parts.sink.poll(0.05)
             self._handle_completions()
         offsets = {tp: mark for tp in tps if (mark := self.ledger.revoke(tp)) is not None}
         self._commit(offsets)
@@ -318,6 +379,7 @@ class ConsumerService:
 
     def _forget(self, tps: list[TopicPartition]) -> None:
         self._assignment_changed = True
+        self._ages.forget(tps)
         for topic, partition in tps:
             with contextlib.suppress(KeyError):
                 self.metrics.lag.remove(topic, str(partition))
@@ -330,7 +392,8 @@ class ConsumerService:
             return
         self._subscribed = False
         grace = self.settings.consumer.drain_grace_s
-        parts.stop_workers(timeout_s=min(grace, 10.0))
+        # a broken pipeline cannot finish its queue: do not wait long for it
+        parts.stop_workers(timeout_s=min(grace, 10.0) if self._fault is None else 1.0)
         remaining = parts.sink.flush(min(grace, 10.0))
         if remaining:
             log.warning("%d outputs not acknowledged at exit: their offsets stay uncommitted", remaining)

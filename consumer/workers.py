@@ -21,6 +21,7 @@ from typing import Any, Protocol
 
 from consumer.batcher import BatchLimits, MicroBatcher
 from consumer.errors import ImageUnavailable, ModelFailed, PostError, PreprocessFailed
+from consumer.faults import FaultInjector
 from consumer.metrics import ConsumerMetrics
 from consumer.routing import Job, decode_outcome, image_outcome, make_result, predict_each
 from events.schemas import Result
@@ -58,8 +59,10 @@ class PrepWorker:
         *,
         clock: Callable[[], float],
         metrics: ConsumerMetrics,
+        faults: FaultInjector | None = None,
     ) -> None:
         self._current = current
+        self._faults = faults or FaultInjector()
         self._outlet = outlet
         self._batches = batches
         self._clock = clock
@@ -71,6 +74,9 @@ class PrepWorker:
 
     def start(self) -> None:
         self._thread.start()
+
+    def alive(self) -> bool:
+        return self._thread.is_alive()
 
     def close(self, timeout_s: float = 30.0) -> None:
         """Finish what is queued, send the last batch, and tell the model worker to stop."""
@@ -90,6 +96,7 @@ class PrepWorker:
                 self._send(self._batcher.flush())
                 self._batches.put(None)
                 return
+            self._faults.tick("prep")  # TEST ONLY hook; outside the handler below, so it ends the thread
             try:
                 self._take(job)
             except Exception as exc:  # a bug must not cost the post its outcome
@@ -148,8 +155,10 @@ class ModelWorker:
         *,
         clock: Callable[[], float],
         metrics: ConsumerMetrics,
+        faults: FaultInjector | None = None,
     ) -> None:
         self._batches = batches
+        self._faults = faults or FaultInjector()
         self._outlet = outlet
         self._clock = clock
         self._metrics = metrics
@@ -157,6 +166,9 @@ class ModelWorker:
 
     def start(self) -> None:
         self._thread.start()
+
+    def alive(self) -> bool:
+        return self._thread.is_alive()
 
     def join(self, timeout_s: float) -> None:
         self._thread.join(timeout=timeout_s)
@@ -167,6 +179,7 @@ class ModelWorker:
             if item is None:
                 return
             predictor, jobs = item
+            self._faults.tick("model")  # TEST ONLY hook: ends the thread when armed
             self.score(predictor, jobs)
 
     def score(self, predictor: Predictor, jobs: list[Job]) -> None:
