@@ -50,4 +50,5 @@ class FaultInjector:
             self._left[stage] -= 1
             fire = self._left[stage] == 0
         if fire:
+            log.error("TEST ONLY: injecting a fault into stage %r now", stage)
             raise InjectedFault(f"test-only fault injected into stage {stage!r}")
