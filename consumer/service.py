@@ -270,7 +270,9 @@ class ConsumerService:
         keys = [
             parts.cache_key(prefix, version, job.post.text, job.post.image_url) for job in jobs if job.post
         ]
+        started = time.monotonic()
         values = list(parts.cache.get_many(keys))
+        self.metrics.cache_lookup_seconds.observe(time.monotonic() - started)
         if len(values) != len(jobs):
             values = [None] * len(jobs)
         hits = sum(v is not None for v in values)

@@ -3,6 +3,8 @@
     >>> with TcpProxy("127.0.0.1", 6379) as proxy:      # redis://127.0.0.1:{proxy.port}/0 reaches Redis
     ...     proxy.stop()     # listener closed, every open connection cut: clients see refusals/resets
     ...     proxy.start()    # the same port answers again
+    ...     proxy.drip_s = 0.05   # Redis's replies now arrive one byte every 50 ms (each read is short,
+    ...                           # the call endless); None passes them through again
 
 Connections are pumped by threads; `stop()` shuts every socket down so nothing lingers.
 """
@@ -12,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
+import time
 from types import TracebackType
 
 
@@ -21,6 +24,7 @@ class TcpProxy:
         self._lock = threading.Lock()
         self._sockets: set[socket.socket] = set()
         self._listener: socket.socket | None = None
+        self.drip_s: float | None = None  # when set, upstream bytes reach the client one at a time
         self.port = 0
         self.start()
 
@@ -60,13 +64,18 @@ class TcpProxy:
                 continue
             with self._lock:
                 self._sockets.update((client, upstream))
-            for src, dst in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pump, args=(src, dst), daemon=True).start()
+            for src, dst, replies in ((client, upstream, False), (upstream, client, True)):
+                threading.Thread(target=self._pump, args=(src, dst, replies), daemon=True).start()
 
-    def _pump(self, src: socket.socket, dst: socket.socket) -> None:
+    def _pump(self, src: socket.socket, dst: socket.socket, replies: bool) -> None:
         try:
             while data := src.recv(65536):
-                dst.sendall(data)
+                if not replies or self.drip_s is None:
+                    dst.sendall(data)
+                    continue
+                for i in range(len(data)):
+                    dst.sendall(data[i : i + 1])
+                    time.sleep(self.drip_s or 0.0)
         except OSError:
             pass
         finally:
