@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 _MAX_REQUEST = 8192  # request line + headers
 _ACCEPT_BACKOFF_S = 0.1  # after an accept error (EMFILE, ENFILE, ENOBUFS): rest, do not spin
 _TICK_S = 0.1  # how often deadlines are checked
+_GRACE_S = 0.25  # a new connection has this long to send its request before it may be evicted
 
 Route = Callable[[], tuple[int, str, bytes]]
 
@@ -40,6 +41,7 @@ Route = Callable[[], tuple[int, str, bytes]]
 @dataclass
 class _Conn:
     sock: socket.socket
+    accepted_at: float
     deadline: float
     inbox: bytearray = field(default_factory=bytearray)
     outbox: bytes | None = None  # set once the request is answered
@@ -73,7 +75,12 @@ class HealthServer:
         self._listener = socket.socket(family, socket.SOCK_STREAM)
         self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._listener.bind((host, port))
-        self._listener.listen(128)
+        if hasattr(socket, "TCP_DEFER_ACCEPT"):  # Linux: hand us a connection once it has sent something,
+            # so silent sockets wait in the kernel instead of in our slots, and a probe arrives readable
+            self._listener.setsockopt(
+                socket.IPPROTO_TCP, socket.TCP_DEFER_ACCEPT, max(1, round(io_timeout_s))
+            )
+        self._listener.listen(1024)  # the kernel caps it at somaxconn; a deep queue keeps SYNs from retrying
         self._listener.setblocking(False)
         self._conns: OrderedDict[socket.socket, _Conn] = OrderedDict()  # oldest first
         self._selector = selectors.DefaultSelector()
@@ -116,7 +123,10 @@ class HealthServer:
                 time.sleep(_ACCEPT_BACKOFF_S)
 
     def _step(self) -> None:
-        for key, events in self._selector.select(timeout=_TICK_S):
+        ready = self._selector.select(timeout=_TICK_S)
+        # connections first, the listener last: what is already accepted is served before newcomers
+        ready.sort(key=lambda item: item[0].fileobj is self._listener)
+        for key, events in ready:
             sock = key.fileobj
             assert isinstance(sock, socket.socket)
             if sock is self._listener:
@@ -147,24 +157,32 @@ class HealthServer:
                     log.warning("health server cannot accept: %s (logged at most every 10 s)", exc)
                     self._quiet_until = self._clock() + 10.0
                 if self._conns:  # give back a descriptor of our own: the oldest idle connection's
-                    self._drop(self._victim())
+                    self._drop(self._victim() or next(iter(self._conns)))
                     return
                 self._selector.unregister(self._listener)  # nothing of ours to free: rest, do not spin
                 self._listening_again_at = self._clock() + _ACCEPT_BACKOFF_S
                 return
-            if len(self._conns) >= self._max:
-                self._drop(self._victim())
+            now = self._clock()
             sock.setblocking(False)
-            self._conns[sock] = _Conn(sock, self._clock() + self._timeout_s)
+            self._conns[sock] = _Conn(sock, now, now + self._timeout_s)
             self._selector.register(sock, selectors.EVENT_READ)
+            # A probe sends its request right after connecting, usually before we accept it: read it now,
+            # so it is answered at once and needs no slot; only silent newcomers compete for one.
+            self._read(sock)
+            if sock in self._conns and len(self._conns) > self._max:
+                self._drop(self._victim() or sock)  # no idle connection past its grace: refuse the newcomer
 
-    def _victim(self) -> socket.socket:
-        """The connection to close to admit a new one: the oldest that has sent nothing (idle sockets cannot
-        lock the probes out), else the oldest."""
-        for sock, conn in self._conns.items():
-            if not conn.inbox and conn.outbox is None:
-                return sock
-        return next(iter(self._conns))
+    def _victim(self) -> socket.socket | None:
+        """The connection to close to admit a new one, or None: the oldest past its grace that has sent
+        nothing, else the oldest past its grace still sending its request (slow senders); never one being
+        answered. The grace keeps a flood of newcomers from evicting a probe that has only just connected."""
+        now = self._clock()
+        seasoned = [(sock, c) for sock, c in self._conns.items() if now - c.accepted_at >= _GRACE_S]
+        for wanted in (lambda c: not c.inbox, lambda c: True):
+            for sock, conn in seasoned:
+                if conn.outbox is None and wanted(conn):
+                    return sock
+        return None
 
     def _read(self, sock: socket.socket) -> None:
         conn = self._conns[sock]
