@@ -201,3 +201,15 @@ def test_out_of_file_descriptors_the_accept_loop_rests_instead_of_spinning() -> 
 def test_nonsense_bounds_are_refused(bad: dict[str, float]) -> None:
     with pytest.raises(ValueError):
         HealthServer("127.0.0.1", 0, metrics=lambda: b"", alive=lambda: True, ready=lambda: True, **bad)  # type: ignore[arg-type]
+
+
+def test_check_says_so_when_the_health_server_is_off(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import argparse
+
+    from consumer import check
+
+    monkeypatch.setenv("MODSTREAM_METRICS__PORT", "0")
+    assert check.run(argparse.Namespace(url=None, timeout=1.0)) == 1
+    assert "off" in capsys.readouterr().err
