@@ -6,7 +6,8 @@ read short and the call endless. `DeadlineCaller` runs each call on a worker thr
 for it with a deadline; past it the call is abandoned (the caller gets `DeadlineExceeded`) and `on_abandon`
 runs, which should cut the call's connection so that the worker comes back soon and no half-read reply is
 ever reused. While an abandoned call still occupies the worker, new calls fail at once with `Busy`:
-nothing queues behind a stuck call, and at most one thread is ever held.
+nothing queues behind a stuck call, and at most one thread is ever held. The worker is a daemon thread:
+a call stuck at exit does not hold the process.
 
     >>> caller = DeadlineCaller("redis-read", on_abandon=pool.disconnect)
     >>> caller.call(lambda: client.mget(keys), deadline_s=0.5)   # returns, raises, or gives up at 0.5 s
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import logging
+import queue
 import threading
 from collections.abc import Callable
 from typing import TypeVar
@@ -38,18 +40,22 @@ class DeadlineCaller:
     def __init__(self, name: str, *, on_abandon: Callable[[], None] | None = None) -> None:
         self._name = name
         self._on_abandon = on_abandon
-        self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
+        self._jobs: queue.SimpleQueue[tuple[Callable[[], object], concurrent.futures.Future[object]] | None]
+        self._jobs = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._running: concurrent.futures.Future[object] | None = None
+        self._thread = threading.Thread(target=self._work, name=name, daemon=True)
+        self._thread.start()
 
     def call(self, fn: Callable[[], T], deadline_s: float) -> T:
         with self._lock:
             if self._running is not None and not self._running.done():
                 raise Busy(f"{self._name}: an abandoned call is still running")
-            future: concurrent.futures.Future[T] = self._pool.submit(fn)
-            self._running = future  # type: ignore[assignment]
+            future: concurrent.futures.Future[object] = concurrent.futures.Future()
+            self._running = future
+            self._jobs.put((fn, future))
         try:
-            return future.result(timeout=deadline_s)
+            return future.result(timeout=deadline_s)  # type: ignore[return-value]
         except concurrent.futures.TimeoutError:
             self._abandon()
             raise DeadlineExceeded(f"{self._name}: no answer within {deadline_s:g}s") from None
@@ -63,4 +69,14 @@ class DeadlineCaller:
             log.debug("%s: cutting the abandoned call's connection failed", self._name, exc_info=True)
 
     def close(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._jobs.put(None)
+
+    def _work(self) -> None:
+        while (job := self._jobs.get()) is not None:
+            fn, future = job
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                future.set_result(fn())
+            except BaseException as exc:  # handed to the caller, who may already have given up
+                future.set_exception(exc)
