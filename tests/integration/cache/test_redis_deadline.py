@@ -62,3 +62,40 @@ def test_a_dripping_redis_costs_each_lookup_at_most_its_deadline(redis_url: str,
         cache.close()
         direct.delete(*keys)
         direct.close()
+
+
+def test_a_redis_that_refuses_writes_with_oom_still_serves_lookups(redis_url: str, proxy: TcpProxy) -> None:
+    """A full Redis (maxmemory, noeviction) answers writes with OOM; the shared Redis is not reconfigured:
+    the proxy answers every SET with Redis's own OOM error and passes the rest through."""
+    prefix = f"modstream-test:oom:{uuid.uuid4().hex[:10]}:"
+    direct = redis.Redis.from_url(redis_url)
+    direct.set(f"{prefix}old", b"cached before Redis filled up")
+    errors: list[Exception] = []
+    cache = RedisCache(
+        f"redis://127.0.0.1:{proxy.port}/0",
+        ttl_s=60,
+        timeout_s=DEADLINE_S,
+        retry_after_s=0.05,
+        on_error=errors.append,
+    )
+    try:
+        proxy.refuse_writes = True
+        for round_ in range(5):
+            cache.set_many([(f"{prefix}new{round_}", b"x")])  # refused, never raised
+            time.sleep(0.06)  # past the write back-off, so every round tries again
+            assert cache.get_many([f"{prefix}old", f"{prefix}new{round_}"]) == [
+                b"cached before Redis filled up",
+                None,
+            ]
+        assert errors and all(isinstance(e, redis.exceptions.OutOfMemoryError) for e in errors)
+        assert cache.available and not cache.writable  # reads healthy, writes in an outage
+        assert direct.get(f"{prefix}new0") is None  # nothing was written
+
+        proxy.refuse_writes = False
+        time.sleep(0.06)
+        cache.set_many([(f"{prefix}later", b"y")])
+        assert cache.writable and cache.get_many([f"{prefix}later"]) == [b"y"]
+    finally:
+        cache.close()
+        direct.delete(*direct.keys(prefix + "*"))
+        direct.close()
