@@ -52,6 +52,14 @@ class ServiceHooks(Protocol):
     def on_lost(self, tps: list[TopicPartition]) -> None: ...
 
 
+class Assembler(Protocol):
+    """Builds the parts a service runs on: `assemble` below, or another (tests) passed to ConsumerService."""
+
+    def __call__(
+        self, settings: Settings, metrics: ConsumerMetrics, *, clock: Callable[[], float], hooks: ServiceHooks
+    ) -> Parts: ...
+
+
 @dataclass
 class Parts:
     source: KafkaSource

@@ -36,7 +36,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from consumer.errors import DeliveryFailed, FatalError, InvalidPost, Where, action_for
 from consumer.flow import Backpressure, Move, retry_delivery
@@ -57,15 +57,7 @@ _REVOKE_DRAIN_S = 10.0
 
 
 if TYPE_CHECKING:
-    from consumer.assembly import Parts, ServiceHooks
-
-
-class Assembler(Protocol):
-    """Builds the parts a service runs on (`consumer.assembly.assemble`; tests may pass another)."""
-
-    def __call__(
-        self, settings: Settings, metrics: ConsumerMetrics, *, clock: Callable[[], float], hooks: ServiceHooks
-    ) -> Parts: ...
+    from consumer.assembly import Assembler, Parts
 
 
 @dataclass
