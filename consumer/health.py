@@ -205,7 +205,7 @@ class HealthServer:
 
     def _route(self, request: bytes) -> tuple[int, str, bytes]:
         words = request.split(b"\n", 1)[0].split()
-        if len(words) != 3 or words[0] not in (b"GET", b"HEAD"):
+        if len(words) != 3 or words[0] != b"GET":
             return 405, "text/plain", b"method not allowed\n"
         route = self._routes.get(words[1].split(b"?", 1)[0].decode("latin-1"))
         if route is None:
