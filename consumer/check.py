@@ -1,7 +1,11 @@
 """`modstream check`: is the local consumer ready? Exit 0 when /readyz answers 200, else 1.
 
 For container health checks: `HEALTHCHECK CMD modstream check`. The port is MODSTREAM_METRICS__PORT
-unless `--url` names the endpoint.
+unless `--url` names the endpoint; with the port 0 (server off) there is nothing to ask, and it says so.
+
+What each probe means (README, "Probes"): /healthz 200 = the poll loop turns and every pipeline stage
+lives, with no post in flight past MODSTREAM_CONSUMER__MAX_IN_FLIGHT_AGE_S (restart it when not);
+/readyz 200 = alive, subscribed, and a model version serving (send it traffic). This command asks /readyz.
 """
 
 from __future__ import annotations
@@ -24,7 +28,11 @@ def run(args: argparse.Namespace) -> int:
     if url is None:
         from events.settings import Settings
 
-        url = f"http://127.0.0.1:{Settings().metrics.port}/readyz"
+        port = Settings().metrics.port
+        if port == 0:
+            print("not ready: the health server is off (MODSTREAM_METRICS__PORT=0)", file=sys.stderr)
+            return 1
+        url = f"http://127.0.0.1:{port}/readyz"
     try:
         with urllib.request.urlopen(url, timeout=args.timeout) as response:
             ok = response.status == 200

@@ -29,6 +29,12 @@ class ConsumerMetrics:
         )
         self.cache = Counter("modstream_cache_lookups", "result cache lookups", ["outcome"], registry=r)
         self.cache_errors = Counter("modstream_cache_errors", "result cache calls that failed", registry=r)
+        self.cache_lookup_seconds = Histogram(
+            "modstream_cache_lookup_seconds",
+            "one batched result cache lookup on the poll thread (bounded by MODSTREAM_REDIS__TIMEOUT_S)",
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
         self.fetch_seconds = Histogram(
             "modstream_fetch_seconds", "image fetch time", ["outcome"], buckets=_LATENCY_BUCKETS, registry=r
         )

@@ -188,6 +188,9 @@ class CacheWriter:
         except queue.Full:
             log.warning("cache writer behind; dropping a write")
 
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
     def close(self, timeout_s: float = 5.0) -> None:
         self._queue.put(None)
         self._thread.join(timeout=timeout_s)

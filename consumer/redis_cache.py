@@ -1,14 +1,20 @@
-"""The Redis result cache: one round trip per batch each way, and failing open.
+"""The Redis result cache: one round trip per batch each way, a total deadline per call, and failing open.
 
     >>> cache = RedisCache("redis://localhost:6379/0", ttl_s=604800, timeout_s=0.5, retry_after_s=5.0)
-    >>> cache.get_many(keys)            # one MGET
+    >>> cache.get_many(keys)            # one MGET; returns within timeout_s whatever Redis does
     >>> cache.set_many(items)           # one pipeline of SET key value EX ttl (no MULTI)
 
-Fail open: when a call fails (Redis down, slow, refusing), it is logged once for the outage,
-`on_error(exc)` is called, lookups answer all misses and writes are dropped; the consumer scores
-on without the cache. For `retry_after_s` after a failure nothing is even tried (a dead Redis
-costs no timeouts per batch); then the next call tries again, and caching resumes once it
-succeeds. The outage bookkeeping is `Outage`, plain logic on an injected clock.
+Deadline: `timeout_s` bounds the whole call, not one socket read (a Redis that drips its reply keeps every
+read short). Each direction runs its calls on a `DeadlineCaller` of its own, over a client (connection
+pool) of its own; a call past its deadline is abandoned, its connections are cut (so no half-read reply is
+ever reused), and until the stuck call has returned, the next one fails at once instead of queueing.
+
+Fail open: when a call fails (Redis down, slow, refusing), it is logged once for the outage, `on_error(exc)`
+is called, lookups answer all misses and writes are dropped; the consumer scores on without the cache.
+For `retry_after_s` after a failure nothing is even tried (a dead Redis costs no timeouts per batch); then
+the next call tries again, and caching resumes once it succeeds. Reads and writes keep apart outages: a
+full Redis (writes refused with OOM) still serves lookups. The bookkeeping is `Outage`, plain logic on an
+injected clock.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from consumer.deadline import Busy, DeadlineCaller, DeadlineExceeded
 from events.settings import redact_url
 
 log = logging.getLogger(__name__)
@@ -65,7 +72,8 @@ class Outage:
 
 
 class RedisCache:
-    """A ResultCache on Redis that never raises for Redis trouble; see the module docstring."""
+    """A ResultCache on Redis that never raises for Redis trouble nor blocks past `timeout_s`; see the module
+    docstring. `client` (tests) replaces both connection pools."""
 
     def __init__(
         self,
@@ -80,66 +88,104 @@ class RedisCache:
     ) -> None:
         self._where = redact_url(url)
         self._ttl_s = int(ttl_s)
+        self._timeout_s = timeout_s
         self._on_error = on_error
-        self._outage = Outage(retry_after_s, clock)
         self._lock = threading.Lock()
-        # No client-side retries: a failure goes straight to the fail-open path, bounded by timeout_s.
-        self._client = client or redis.Redis.from_url(
-            url,
-            socket_timeout=timeout_s,
-            socket_connect_timeout=timeout_s,
-            retry=Retry(NoBackoff(), 0),
-        )
+        self._reads = _Direction("lookups", client or _client(url, timeout_s), Outage(retry_after_s, clock))
+        self._writes = _Direction("writes", client or _client(url, timeout_s), Outage(retry_after_s, clock))
 
     def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
-        if not keys or not self._may_try():
-            return [None] * len(keys)
+        misses: list[bytes | None] = [None] * len(keys)
+        if not keys or not self._may_try(self._reads):
+            return misses
+        client = self._reads.client
         try:
-            values = self._client.mget(list(keys))
-        except (redis.RedisError, OSError) as exc:
-            self._failed(exc)
-            return [None] * len(keys)
-        self._succeeded()
-        if len(values) != len(keys):  # never trust a reply that does not line up with the request
-            return [None] * len(keys)
+            values = self._reads.caller.call(lambda: client.mget(list(keys)), self._timeout_s)
+        except (redis.RedisError, OSError, DeadlineExceeded, Busy) as exc:
+            self._failed(self._reads, exc)
+            return misses
+        self._succeeded(self._reads)
+        if not isinstance(values, list) or len(values) != len(
+            keys
+        ):  # never trust a reply that does not line up
+            return misses
         return [v if isinstance(v, bytes) else None for v in values]
 
     def set_many(self, items: Sequence[tuple[str, bytes]]) -> None:
-        if not items or not self._may_try():
+        if not items or not self._may_try(self._writes):
             return
-        try:
-            pipe = self._client.pipeline(transaction=False)
+        client, ttl_s = self._writes.client, self._ttl_s
+
+        def write() -> None:
+            pipe = client.pipeline(transaction=False)
             for key, value in items:
-                pipe.set(key, value, ex=self._ttl_s)
+                pipe.set(key, value, ex=ttl_s)
             pipe.execute()
-        except (redis.RedisError, OSError) as exc:
-            self._failed(exc)
+
+        try:
+            self._writes.caller.call(write, self._timeout_s)
+        except (redis.RedisError, OSError, DeadlineExceeded, Busy) as exc:
+            self._failed(self._writes, exc)
             return
-        self._succeeded()
+        self._succeeded(self._writes)
 
     def close(self) -> None:
-        self._client.close()
+        for direction in (self._reads, self._writes):
+            direction.caller.close()
+            direction.client.close()
 
     @property
     def available(self) -> bool:
-        """False while an outage is recorded (for a health or metrics view)."""
+        """False while lookups are in an outage (for a health or metrics view)."""
         with self._lock:
-            return not self._outage.down
+            return not self._reads.outage.down
 
-    def _may_try(self) -> bool:
+    @property
+    def writable(self) -> bool:
+        """False while writes are in an outage (a full Redis refuses writes and still serves lookups)."""
         with self._lock:
-            return self._outage.may_try()
+            return not self._writes.outage.down
 
-    def _failed(self, exc: Exception) -> None:
+    def _may_try(self, direction: _Direction) -> bool:
         with self._lock:
-            started = self._outage.failed()
+            return direction.outage.may_try()
+
+    def _failed(self, direction: _Direction, exc: Exception) -> None:
+        with self._lock:
+            started = direction.outage.failed()
         if started:
-            log.warning("result cache at %s unavailable, scoring without it: %s", self._where, exc)
+            log.warning(
+                "result cache %s at %s unavailable, scoring without them: %s",
+                direction.name,
+                self._where,
+                exc,
+            )
         if self._on_error is not None:
             self._on_error(exc)
 
-    def _succeeded(self) -> None:
+    def _succeeded(self, direction: _Direction) -> None:
         with self._lock:
-            ended = self._outage.succeeded()
+            ended = direction.outage.succeeded()
         if ended:
-            log.info("result cache at %s is back", self._where)
+            log.info("result cache %s at %s are back", direction.name, self._where)
+
+
+class _Direction:
+    """Reads or writes: their own client (connection pool), caller thread and outage."""
+
+    def __init__(self, name: str, client: Any, outage: Outage) -> None:
+        self.name = name
+        self.client = client
+        self.outage = outage
+        pool = getattr(client, "connection_pool", None)
+        # Abandoning a call cuts this direction's connections: a half-read reply is never reused.
+        self.caller = DeadlineCaller(
+            f"redis-{name}", on_abandon=pool.disconnect if pool is not None else None
+        )
+
+
+def _client(url: str, timeout_s: float) -> Any:
+    # No client-side retries: a failure goes straight to the fail-open path.
+    return redis.Redis.from_url(
+        url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s, retry=Retry(NoBackoff(), 0)
+    )

@@ -9,12 +9,17 @@ The poll loop is the only thread that touches the Kafka consumer and the offset 
                   └──────────────────────────────────────────┴─► PrepWorker ─► ModelWorker ─► Outlet
     delivery reports ─► Completion queue ─► ledger.done ─► commit the watermark every commit_interval_s
 
-Backpressure: above `max_in_flight` posts taken and not acknowledged, every assigned partition is paused
-and the loop keeps polling (heartbeats, rebalances, max.poll.interval.ms); below `resume_below` x that,
-they resume. Posts waiting for their image count in their own budget instead (`fetch.max_in_flight`,
-consumer/image_budget.py), so a slow image host cannot hold back text-only posts.
-Stop (SIGTERM, --max-messages, --idle-exit): take nothing more, drain in-flight posts until
-`drain_grace_s`, flush the producer, commit, close.
+Backpressure (`consumer.flow.Backpressure`): above `max_in_flight` posts taken and not acknowledged, every
+assigned partition is paused and the loop keeps polling (heartbeats, rebalances, max.poll.interval.ms);
+below `resume_below` x that, they resume. Posts waiting for their image count in their own budget instead
+(`fetch.max_in_flight`, consumer/image_budget.py), so a slow image host cannot hold back text-only posts.
+Stop (SIGTERM, --max-messages, --idle-exit): take nothing more,
+drain in-flight posts until `drain_grace_s`, flush the producer, commit, close.
+
+Supervision (`consumer.supervisor`): on every turn the loop checks that every pipeline thread lives and
+that no post has been in flight longer than `max_in_flight_age_s`. When one fails, /healthz turns 503,
+the loop stops at once (a dead stage cannot drain), commits only the contiguous watermark (never past
+the unfinished posts) and `run()` returns 1, so the orchestrator restarts the process.
 
     >>> service = ConsumerService(Settings(), max_messages=1000)
     >>> exit_code = service.run()
@@ -23,6 +28,7 @@ Stop (SIGTERM, --max-messages, --idle-exit): take nothing more, drain in-flight 
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
 import queue
@@ -32,23 +38,16 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from consumer.errors import (
-    MAX_RETRIES,
-    Action,
-    DeliveryFailed,
-    FatalError,
-    Where,
-    action_for,
-    as_error,
-    post_error,
-)
+from consumer.errors import DeliveryFailed, FatalError, Where, action_for, as_error, post_error
+from consumer.flow import Backpressure, Move, retry_delivery
 from consumer.image_budget import ImageBudget
 from consumer.ledger import OffsetLedger, TopicPartition
 from consumer.metrics import ConsumerMetrics
 from consumer.outlet import Completion
 from consumer.routing import Job, from_cache
+from consumer.supervisor import InFlightAges, Supervisor
 from events.schemas import decode_post
 from events.settings import Settings
 
@@ -58,6 +57,10 @@ log = logging.getLogger(__name__)
 _JOIN_ALLOWANCE_S = 60.0
 # A revoked partition waits at most this long for its in-flight posts before they are abandoned.
 _REVOKE_DRAIN_S = 10.0
+
+
+if TYPE_CHECKING:
+    from consumer.assembly import Assembler, Parts
 
 
 @dataclass
@@ -75,6 +78,7 @@ class ConsumerService:
         max_messages: int | None = None,
         idle_exit_s: float | None = None,
         clock: Callable[[], float] = time.monotonic,
+        assemble: Assembler | None = None,
     ) -> None:
         self.settings = settings
         self.max_messages = max_messages
@@ -83,18 +87,21 @@ class ConsumerService:
         self.metrics = ConsumerMetrics()
         self.ledger = OffsetLedger()
         self.images = ImageBudget(settings.fetch.max_in_flight)  # posts waiting for their image
-        self.health_port: int | None = None
         self.peak_in_flight = 0  # the most posts ever in flight at once (tests check the bound)
         self.exit_code = 0
         self._stop = threading.Event()
         self._subscribed = False
-        self._paused = False
+        self._flow = Backpressure(settings.consumer.max_in_flight, settings.consumer.resume_below)
+        self._ages = InFlightAges()
+        self._supervisor: Supervisor | None = None  # set once the workers run
+        self._fault: str | None = None  # why the pipeline is broken; set by the poll loop only
+        self._assemble = assemble
         self._assignment_changed = False
         self._assigned_once = False
         self._last_loop = clock()
         self._last_activity = clock()
         self._taken = 0
-        self._parts: Any = None  # the assembled components, set in run()
+        self._parts: Parts | None = None  # the assembled components, set in run()
 
     # -- control ----------------------------------------------------------------------------------------
 
@@ -105,29 +112,49 @@ class ConsumerService:
         self._stop.set()
 
     def ready(self) -> bool:
-        return self._subscribed and not self._stop.is_set() and self._parts is not None
+        return self._subscribed and not self._stop.is_set() and self._parts is not None and self.alive()
 
     @property
-    def parts(self) -> Any:
-        """The assembled components (None before `run`): for tests and diagnostics."""
+    def parts(self) -> Parts:
+        """The assembled components, once `run` has built them: for tests and diagnostics."""
+        if self._parts is None:
+            raise RuntimeError("the service has not assembled its parts yet")
         return self._parts
 
+    @property
+    def health_port(self) -> int | None:
+        """The port /healthz answers on (None before `run`, or when the server is off)."""
+        return self._parts.health_port if self._parts is not None else None
+
+    @property
+    def fault(self) -> str | None:
+        """Why the pipeline was found broken (a dead stage, a stuck post), or None."""
+        return self._fault
+
     def alive(self) -> bool:
+        """/healthz: the poll loop turns, and supervision found nothing broken."""
+        if self._fault is not None:
+            return False
         return self.clock() - self._last_loop < max(60.0, 2 * self.settings.consumer.drain_grace_s)
 
     # -- run --------------------------------------------------------------------------------------------
 
     def run(self) -> int:
-        from consumer.assembly import assemble
-
         s = self.settings
         log.info("settings %s", json.dumps(s.redacted(), sort_keys=True))
-        parts = assemble(self)
+        if self._assemble is None:
+            from consumer.assembly import assemble as build
+        else:
+            build = self._assemble
+        parts = build(s, self.metrics, clock=self.clock, hooks=self)
         self._parts = parts
         try:
             if not self._wait_for_model():
                 return self.exit_code
             parts.start_workers()
+            self._supervisor = Supervisor(
+                parts.stages(), max_age_s=s.consumer.max_in_flight_age_s, clock=self.clock
+            )
             parts.source.subscribe()
             self._subscribed = True
             self._loop()
@@ -141,7 +168,7 @@ class ConsumerService:
 
     def _wait_for_model(self) -> bool:
         """Not ready and not consuming until a model version serves."""
-        manager = self._parts.manager
+        manager = self.parts.manager
         if manager.current is None:
             log.info("no model version serving yet (registry %s): not ready", self.settings.model.registry)
         while manager.current is None:
@@ -158,6 +185,7 @@ class ConsumerService:
         while True:
             now = self.clock()
             self._last_loop = now
+            self._supervise()
             if self.max_messages is not None and self._taken >= self.max_messages:
                 self.stop(f"--max-messages {self.max_messages} reached")
             if self.idle_exit_s is not None and self.ledger.in_flight() == 0:
@@ -169,21 +197,33 @@ class ConsumerService:
                 if drain_deadline is None:
                     drain_deadline = now + c.drain_grace_s
                     self._backpressure()
-                if self.ledger.in_flight() == 0 or now >= drain_deadline:
+                if self.ledger.in_flight() == 0 or now >= drain_deadline or self._fault is not None:
                     return
             want = c.poll_batch
             if self.max_messages is not None:
                 want = min(want, self.max_messages - self._taken)
-            records = self._parts.source.consume(max(want, 1), c.poll_timeout_s)
+            records = self.parts.source.consume(max(want, 1), c.poll_timeout_s)
             if records and not self._stop.is_set():
                 self._intake(records[: max(want, 0)])
-            self._parts.sink.poll(0)
+            self.parts.sink.poll(0)
             self._handle_completions()
             self._backpressure()
             if now >= next_commit:
                 next_commit = now + c.commit_interval_s
                 self._commit()
                 self._observe_lag()
+
+    def _supervise(self) -> None:
+        if self._supervisor is None or self._fault is not None:
+            return
+        reason = self._supervisor.fault(self._ages.oldest())
+        if reason is None:
+            return
+        self._fault = reason
+        log.error("unhealthy: %s; stopping, committing only finished work, exit 1", reason)
+        self.metrics.in_flight.set(self.ledger.in_flight())
+        self.exit_code = 1
+        self.stop(reason)
 
     # -- intake -----------------------------------------------------------------------------------------
 
@@ -202,6 +242,7 @@ class ConsumerService:
     def _take(self, rec: Any, now: float) -> Job | None:
         """The record's Job with its post, or None when the record went to the dead-letter topic."""
         self.ledger.take((rec.topic, rec.partition), rec.offset)
+        self._ages.take((rec.topic, rec.partition), rec.offset, now)
         self._taken += 1
         self.metrics.consumed.inc()
         job = Job(Where(rec.topic, rec.partition, rec.offset), rec.key, rec.value, now, rec.timestamp_s)
@@ -209,13 +250,13 @@ class ConsumerService:
             job.post = decode_post(rec.value)
         except Exception as exc:  # InvalidEvent, or anything the decoder did not foresee: decode/<reason>
             error = post_error(exc, stage="decode", where=job.where)
-            self._parts.outlet.dead_letter(job, error)
+            self.parts.outlet.dead_letter(job, error)
             return None
         job.where = replace(job.where, post_id=job.post.post_id)
         return job
 
     def _route(self, job: Job, cached: bytes | None) -> None:
-        parts = self._parts
+        parts = self.parts
         result = from_cache(cached, job.where.post_id or "", datetime.now(UTC)) if cached else None
         if result is not None:
             parts.outlet.publish(job, result)
@@ -230,20 +271,21 @@ class ConsumerService:
                 self.images.finished()
                 parts.prep.inbox.put(job)
                 return
-            future.add_done_callback(lambda f, job=job: self._fetched(job, f))
+            future.add_done_callback(functools.partial(self._fetched, job))
         else:
             parts.prep.inbox.put(job)
 
     def _lookup(self, jobs: list[Job]) -> list[bytes | None]:
         """One batched cache lookup; a failing cache is all misses (DEGRADE), never a lost record."""
-        parts = self._parts
-        if parts.cache is None or not jobs:
+        parts = self.parts
+        current = parts.manager.current
+        if parts.cache is None or not jobs or current is None:
             return [None] * len(jobs)
+        started = time.monotonic()
         try:
-            version = parts.manager.current.version
             prefix = self.settings.redis.key_prefix
             keys = [
-                parts.cache_key(prefix, version, job.post.text, job.post.image_url)
+                parts.cache_key(prefix, current.version, job.post.text, job.post.image_url)
                 for job in jobs
                 if job.post
             ]
@@ -252,6 +294,7 @@ class ConsumerService:
             error = as_error(exc, stage="cache")
             log.warning("cache lookup skipped (%s): %s", action_for(error).value, error)
             values = []
+        self.metrics.cache_lookup_seconds.observe(time.monotonic() - started)
         if len(values) != len(jobs):
             values = [None] * len(jobs)
         hits = sum(v is not None for v in values)
@@ -266,12 +309,12 @@ class ConsumerService:
         except Exception as exc:  # cancelled at shutdown, or a fetcher bug: the image failed (DEGRADE)
             error = as_error(exc, stage="fetch", where=job.where)
             job.fetch = _FailedFetch("failed", None, error.reason)
-        self._parts.prep.inbox.put(job)
+        self.parts.prep.inbox.put(job)
 
     # -- completions, commits, backpressure -------------------------------------------------------------
 
     def _handle_completions(self) -> None:
-        completions = self._parts.outlet.completions
+        completions = self.parts.outlet.completions
         while True:
             try:
                 done: Completion = completions.get_nowait()
@@ -281,6 +324,7 @@ class ConsumerService:
                 self._delivery_failed(done)
                 continue
             where = done.job.where
+            self._ages.done((where.topic, where.partition), where.offset)
             if not self.ledger.done((where.topic, where.partition), where.offset):
                 continue  # its partition was revoked or lost meanwhile
             if done.stage is not None:
@@ -293,10 +337,10 @@ class ConsumerService:
 
     def _delivery_failed(self, done: Completion) -> None:
         error = DeliveryFailed(done.error or "", reason="delivery", where=done.job.where)
-        if action_for(error) is Action.RETRY and done.attempts <= MAX_RETRIES:
+        if retry_delivery(action_for(error), done.attempts):
             log.warning("%s; publishing again (attempt %d)", error, done.attempts + 1)
             self.metrics.delivery_retries.inc()
-            self._parts.outlet.resend(done)
+            self.parts.outlet.resend(done)
             return
         log.error("%s; giving up: stopping without committing past it", error)
         self.exit_code = 1
@@ -306,40 +350,40 @@ class ConsumerService:
         offsets = self.ledger.committable() if offsets is None else offsets
         if not offsets:
             return
-        if self._parts.source.commit(offsets):
+        if self.parts.source.commit(offsets):
             self.ledger.mark_committed(offsets)
             self.metrics.commits.labels(outcome="ok").inc()
         else:
             self.metrics.commits.labels(outcome="failed").inc()
 
     def _backpressure(self) -> None:
-        c = self.settings.consumer
-        in_flight = self._budgeted_in_flight()
-        source = self._parts.source
+        source = self.parts.source
         self.peak_in_flight = max(self.peak_in_flight, self.ledger.in_flight())
         self.metrics.awaiting_images.set(self.images.waiting)
-        if self._stop.is_set() or in_flight > c.max_in_flight or self.images.over():
-            if not self._paused or self._assignment_changed:
-                source.pause(source.assignment())
-                if not self._paused and not self._stop.is_set():
-                    self.metrics.pauses.inc()
-                self._paused = True
-        elif (
-            self._paused
-            and in_flight < c.resume_below * c.max_in_flight
-            and self.images.under(c.resume_below)
-        ):
+        was_paused, stopping = self._flow.paused, self._stop.is_set()
+        move = self._flow.decide(
+            in_flight=self._budgeted_in_flight(),
+            stopping=stopping,
+            assignment_changed=self._assignment_changed,
+            images_over=self.images.over(),
+            images_under=self.images.under(self.settings.consumer.resume_below),
+        )
+        if move is Move.PAUSE:
+            source.pause(source.assignment())
+            if not was_paused and not stopping:
+                self.metrics.pauses.inc()
+        elif move is Move.RESUME:
             source.resume(source.assignment())
-            self._paused = False
         self._assignment_changed = False
-        self.metrics.paused_partitions.set(len(source.assignment()) if self._paused else 0)
+        self.metrics.paused_partitions.set(len(source.assignment()) if self._flow.paused else 0)
 
     def _budgeted_in_flight(self) -> int:
         """In flight as max_in_flight counts it: posts waiting for their image are in `self.images`."""
         return self.images.text_in_flight(self.ledger.in_flight())
 
     def _observe_lag(self) -> None:
-        for (topic, partition), lag in self._parts.source.lag(self._parts.source.assignment()).items():
+        source = self.parts.source
+        for (topic, partition), lag in source.lag(source.assignment()).items():
             self.metrics.lag.labels(topic=topic, partition=str(partition)).set(lag)
 
     # -- rebalance callbacks (run on the poll thread, inside consume) -----------------------------------
@@ -355,7 +399,7 @@ class ConsumerService:
         log.info("revoked %s", tps)
         deadline = self.clock() + min(_REVOKE_DRAIN_S, self.settings.consumer.drain_grace_s)
         while any(self.ledger.in_flight(tp) for tp in tps) and self.clock() < deadline:
-            self._parts.sink.poll(0.05)
+            self.parts.sink.poll(0.05)
             self._handle_completions()
         offsets = {tp: mark for tp in tps if (mark := self.ledger.revoke(tp)) is not None}
         self._commit(offsets)
@@ -369,6 +413,7 @@ class ConsumerService:
 
     def _forget(self, tps: list[TopicPartition]) -> None:
         self._assignment_changed = True
+        self._ages.forget(tps)
         for topic, partition in tps:
             with contextlib.suppress(KeyError):
                 self.metrics.lag.remove(topic, str(partition))
@@ -381,7 +426,8 @@ class ConsumerService:
             return
         self._subscribed = False
         grace = self.settings.consumer.drain_grace_s
-        parts.stop_workers(timeout_s=min(grace, 10.0))
+        # a broken pipeline cannot finish its queue: do not wait long for it
+        parts.stop_workers(timeout_s=min(grace, 10.0) if self._fault is None else 1.0)
         remaining = parts.sink.flush(min(grace, 10.0))
         if remaining:
             log.warning("%d outputs not acknowledged at exit: their offsets stay uncommitted", remaining)

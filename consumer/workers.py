@@ -25,6 +25,7 @@ from typing import Any, Protocol
 
 from consumer.batcher import BatchLimits, MicroBatcher
 from consumer.errors import Action, ImageUnavailable, ModelFailed, PostError, action_for, post_error
+from consumer.faults import FaultInjector
 from consumer.metrics import ConsumerMetrics
 from consumer.routing import Job, decode_outcome, image_outcome, make_result, predict_each
 from events.schemas import Result
@@ -70,8 +71,10 @@ class PrepWorker:
         *,
         clock: Callable[[], float],
         metrics: ConsumerMetrics,
+        faults: FaultInjector | None = None,
     ) -> None:
         self._current = current
+        self._faults = faults or FaultInjector()
         self._outlet = outlet
         self._batches = batches
         self._clock = clock
@@ -83,6 +86,9 @@ class PrepWorker:
 
     def start(self) -> None:
         self._thread.start()
+
+    def alive(self) -> bool:
+        return self._thread.is_alive()
 
     def close(self, timeout_s: float = 30.0) -> None:
         """Finish what is queued, send the last batch, and tell the model worker to stop."""
@@ -102,6 +108,7 @@ class PrepWorker:
                 self._send(self._batcher.flush())
                 self._batches.put(None)
                 return
+            self._faults.tick("prep")  # TEST ONLY hook; outside the handler below, so it ends the thread
             try:
                 self._take(job)
             except Exception as exc:  # a bug must not cost the post its outcome, nor end this thread
@@ -165,8 +172,10 @@ class ModelWorker:
         *,
         clock: Callable[[], float],
         metrics: ConsumerMetrics,
+        faults: FaultInjector | None = None,
     ) -> None:
         self._batches = batches
+        self._faults = faults or FaultInjector()
         self._outlet = outlet
         self._clock = clock
         self._metrics = metrics
@@ -174,6 +183,9 @@ class ModelWorker:
 
     def start(self) -> None:
         self._thread.start()
+
+    def alive(self) -> bool:
+        return self._thread.is_alive()
 
     def join(self, timeout_s: float) -> None:
         self._thread.join(timeout=timeout_s)
@@ -184,6 +196,9 @@ class ModelWorker:
             if item is None:
                 return
             predictor, jobs = item
+            self._faults.tick(
+                "model"
+            )  # TEST ONLY hook, outside the handler below: ends the thread when armed
             try:
                 self.score(predictor, jobs)
             except Exception as exc:  # before any post had its outcome (score hands them out last)

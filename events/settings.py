@@ -58,7 +58,9 @@ class RedisSettings(_Section):
     url: str = Field("redis://localhost:6379/0", description="result cache; memory:// = in-process LRU")
     ttl_s: int = Field(7 * 24 * 3600, gt=0, description="lifetime of a cached result")
     key_prefix: str = Field("modstream:result:", description="namespace of cache keys")
-    timeout_s: float = Field(0.5, gt=0, description="socket timeout of each cache call")
+    timeout_s: float = Field(
+        0.5, gt=0, description="total deadline of each cache call (lookup or write), however Redis answers"
+    )
     retry_after_s: float = Field(5.0, gt=0, description="after a failure, skip the cache this long")
     memory_max_items: int = Field(100_000, gt=0, description="capacity of the memory:// cache")
 
@@ -124,6 +126,9 @@ class ConsumerSettings(_Section):
     drain_grace_s: float = Field(30.0, gt=0, description="SIGTERM: time to finish in-flight posts")
     commit_interval_s: float = Field(1.0, gt=0, description="how often the offset watermark is committed")
     cache_enabled: bool = True
+    max_in_flight_age_s: float = Field(
+        300.0, gt=0, description="/healthz fails (and the consumer exits) when a post is in flight this long"
+    )
 
 
 class TrainerSettings(_Section):
@@ -137,8 +142,13 @@ class TrainerSettings(_Section):
 
 
 class MetricsSettings(_Section):
-    host: str = "0.0.0.0"
+    host: str = Field("127.0.0.1", description="address the health server binds (0.0.0.0 in a container)")
     port: int = Field(9108, ge=0, lt=65536, description="Prometheus /metrics, /healthz, /readyz; 0 = off")
+    max_connections: int = Field(32, gt=0, description="open connections at most; the oldest idle one yields")
+    io_timeout_s: float = Field(2.0, gt=0, description="a connection's whole time to ask and be answered")
+    test_only_ephemeral_port: bool = Field(
+        False, description="tests only: bind a free port chosen by the OS instead of `port` (it is logged)"
+    )
 
 
 class ReviewSettings(_Section):

@@ -64,6 +64,10 @@ class BackgroundFetcher:
             raise RuntimeError("BackgroundFetcher is closed")
         return asyncio.run_coroutine_threadsafe(self._fetcher.fetch(url), self._loop)
 
+    def alive(self) -> bool:
+        """Whether the fetch loop's thread still runs (the consumer's supervisor watches it)."""
+        return self._thread.is_alive()
+
     def close(self) -> None:
         if self._closed:
             return

@@ -57,7 +57,7 @@ def make_settings(broker: Broker, redis_url: str, tmp_path: Any) -> Callable[...
             "redis": {"url": redis_url, "key_prefix": f"modstream-test:{suffix}:"},
             "model": {"registry": str(tmp_path / f"registry-{suffix}")},
             "trainer": {"data_dir": str(tmp_path / f"trainer-{suffix}")},
-            "metrics": {"port": 0},
+            "metrics": {"port": 0, "test_only_ephemeral_port": True},  # a free port, never a fixed one
             "device": "cpu",
         }
         for name, value in sections.items():

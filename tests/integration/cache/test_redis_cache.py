@@ -81,9 +81,10 @@ def test_closed_port_fails_open_fast(prefix: str) -> None:
     )
     started = time.monotonic()
     assert cache.get_many([f"{prefix}a", f"{prefix}b"]) == [None, None]
-    cache.set_many([(f"{prefix}a", b"1")])  # inside the back-off: not tried
+    cache.set_many([(f"{prefix}a", b"1")])  # writes keep their own outage: tried once, refused at once
+    cache.set_many([(f"{prefix}a", b"1")])  # inside the write back-off: not tried
     assert time.monotonic() - started < 1.0
-    assert [type(e) for e in errors] == [redis.ConnectionError]
+    assert [type(e) for e in errors] == [redis.ConnectionError, redis.ConnectionError]
     cache.close()
 
 
@@ -99,18 +100,18 @@ def test_outage_then_recovery(proxy: TcpProxy, prefix: str) -> None:
 
     proxy.stop()  # Redis "goes away": pooled connection cut, port refusing
     assert cache.get_many([f"{prefix}before"]) == [None]  # a miss, not an exception
-    cache.set_many([(f"{prefix}during", b"2")])  # dropped quietly
-    assert len(errors) == 1 and not cache.available
+    cache.set_many([(f"{prefix}during", b"2")])  # dropped quietly (writes fail on their own)
+    assert len(errors) == 2 and not cache.available and not cache.writable
 
     proxy.start()  # Redis is back, but the cache waits out its back-off before trying
     clock.now += 4.0
     assert cache.get_many([f"{prefix}before"]) == [None]
-    assert len(errors) == 1  # not even tried
+    assert len(errors) == 2  # not even tried
 
     clock.now += 1.0  # back-off over: the next call reconnects and caching resumes
     assert cache.get_many([f"{prefix}before", f"{prefix}during"]) == [b"1", None]
     assert cache.available
     cache.set_many([(f"{prefix}after", b"3")])
     assert cache.get_many([f"{prefix}after"]) == [b"3"]
-    assert len(errors) == 1
+    assert len(errors) == 2 and cache.writable
     cache.close()

@@ -151,7 +151,9 @@ class ConsumerProcess:
     """`modstream consume [options]` in a subprocess, configured through the environment as in production;
     its log goes to a file."""
 
-    def __init__(self, settings: Settings, log_path: Path, *args: str) -> None:
+    def __init__(
+        self, settings: Settings, log_path: Path, *args: str, extra_env: dict[str, str] | None = None
+    ) -> None:
         self.log_path = log_path
         inherited = {k: v for k, v in os.environ.items() if not k.startswith("MODSTREAM_")}
         env = (
@@ -162,6 +164,7 @@ class ConsumerProcess:
                 "HF_HUB_OFFLINE": "1",
                 "PYTHONUNBUFFERED": "1",
             }
+            | (extra_env or {})
         )
         self._log = log_path.open("ab")
         self.process = subprocess.Popen(

@@ -29,12 +29,14 @@ class ScriptedClient:
 
     def __init__(self) -> None:
         self.down = False
+        self.refuse_reads = False
+        self.refuse_writes: Exception | None = None
         self.store: dict[str, bytes] = {}
         self.calls: list[str] = []
 
     def mget(self, keys: Sequence[str]) -> list[bytes | None]:
         self.calls.append("mget")
-        if self.down:
+        if self.down or self.refuse_reads:
             raise redis.ConnectionError("Connection refused")
         return [self.store.get(k) for k in keys]
 
@@ -53,6 +55,8 @@ class ScriptedClient:
                 client.calls.append(f"pipeline:{len(self.queued)}")
                 if client.down:
                     raise redis.TimeoutError("Timeout reading from socket")
+                if client.refuse_writes is not None:
+                    raise client.refuse_writes
                 client.store.update({k: v for k, v, _ in self.queued})
 
         return Pipe()
@@ -100,7 +104,6 @@ def test_outage_fails_open_and_backs_off_then_resumes(caplog: pytest.LogCaptureF
         calls_at_failure = len(client.calls)
         clock.now += 4.9
         assert cache.get_many(["a"]) == [None]  # within retry_after: not even tried
-        cache.set_many([("c", b"3")])  # dropped, not tried
         assert len(client.calls) == calls_at_failure
         clock.now += 0.1
         assert cache.get_many(["a"]) == [None]  # tried again, still down: a new back-off
@@ -119,12 +122,32 @@ def test_outage_fails_open_and_backs_off_then_resumes(caplog: pytest.LogCaptureF
     assert len(errors) == 2
 
 
-def test_write_failure_also_opens_the_outage() -> None:
+def test_a_write_failure_opens_the_write_outage_only() -> None:
+    """A full Redis (noeviction: every write refused with OOM) still serves lookups."""
+    cache, client, clock, errors = _cache(retry_after_s=1.0)
+    client.store["a"] = b"1"
+    client.refuse_writes = redis.exceptions.OutOfMemoryError(
+        "OOM command not allowed when used memory > 'maxmemory'."
+    )
+    cache.set_many([("b", b"2")])  # no exception escapes
+    assert [type(e) for e in errors] == [redis.exceptions.OutOfMemoryError]
+    assert not cache.writable and cache.available
+    assert cache.get_many(["a", "b"]) == [b"1", None]  # reads still go to Redis and hit
+    cache.set_many([("c", b"3")])  # inside the write back-off: not tried
+    assert client.calls == ["pipeline:1", "mget"]
+    clock.now += 1.0
+    client.refuse_writes = None
+    cache.set_many([("c", b"3")])  # back-off over: tried, and writes resume
+    assert cache.writable and cache.get_many(["c"]) == [b"3"]
+
+
+def test_a_read_failure_leaves_writes_alone() -> None:
     cache, client, _, errors = _cache(retry_after_s=1.0)
-    client.down = True
-    cache.set_many([("a", b"1")])  # no exception escapes
-    assert [type(e) for e in errors] == [redis.TimeoutError]
-    assert cache.get_many(["a"]) == [None] and client.calls == ["pipeline:1"]
+    client.refuse_reads = True
+    assert cache.get_many(["a"]) == [None]
+    assert not cache.available and cache.writable
+    cache.set_many([("a", b"1")])
+    assert client.store == {"a": b"1"} and len(errors) == 1
 
 
 @pytest.mark.parametrize(

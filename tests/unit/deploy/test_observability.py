@@ -87,3 +87,17 @@ def test_prometheus_scrapes_every_consumer_replica_on_the_metrics_port() -> None
     # DNS discovery: one A record per replica, so `--scale consumer=N` needs no edit here.
     (sd,) = jobs["consumer"]["dns_sd_configs"]
     assert sd["names"] == ["consumer"] and sd["type"] == "A" and sd["port"] == port
+
+
+def test_only_the_consumer_opts_into_a_non_loopback_health_server() -> None:
+    """Loopback is the default (tests/unit/deploy cannot run Docker); the compose file opens the consumer's
+    health server to the compose network, where Prometheus scrapes it, and publishes no port for it."""
+    from events.settings import MetricsSettings
+
+    assert MetricsSettings().host == "127.0.0.1"
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
+    assert compose["consumer"]["environment"]["MODSTREAM_METRICS__HOST"] == "0.0.0.0"
+    assert "ports" not in compose["consumer"]
+    for name, service in compose.items():
+        if name != "consumer":
+            assert "MODSTREAM_METRICS__HOST" not in (service.get("environment") or {}), name
