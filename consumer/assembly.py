@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from consumer.batcher import BatchLimits
-from consumer.health import HealthServer
 from consumer.kafka_sink import KafkaSink
 from consumer.kafka_source import KafkaSource
 from consumer.kafka_updates import UpdatesListener
@@ -23,6 +22,7 @@ from consumer.model_manager import ModelManager
 from consumer.outlet import CacheWriter, KafkaOutlet
 from consumer.workers import Batch, ModelWorker, PrepWorker
 from events.kafka import common_config, consumer_config, ensure_topics, producer_config
+from ops.health import HealthServer
 
 if TYPE_CHECKING:
     from consumer.service import ConsumerService

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from events.kafka import ensure_topics
 from events.settings import Settings
-from tests.integration.trainer_service.conftest import TrainerProcess, committed_total, produce
+from tests.integration.feedback.conftest import TrainerProcess, committed_total, produce
 
 
 def test_unacknowledged_dead_letters_stop_the_service_without_committing(

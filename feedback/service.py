@@ -12,7 +12,7 @@ The loop, one batch at a time:
       -> commit the batch's offsets (synchronous)     # only now: everything above is durable
       -> RetrainJob.tick(): harvest a finished training, announce it, maybe start the next
 
-Training runs in a worker thread while this loop keeps polling and storing (see trainer.retrain), so
+Training runs in a worker thread while this loop keeps polling and storing (see feedback.retrain), so
 the consumer never exceeds max.poll.interval.ms and feedback is never held back by a long training.
 
 SIGTERM/SIGINT: the batch in hand is stored and committed, then the service exits 0. A training still
@@ -34,14 +34,14 @@ from typing import Any
 from events.kafka import ensure_topics
 from events.schemas import ModelUpdate, encode, utc_now
 from events.settings import Settings
+from feedback.dead_letters import send_dead_letters
+from feedback.ingest import BatchOutcome, FeedbackIngestor, FetchOutcome, commit_positions
+from feedback.kafka_io import EventSink, FeedbackSource
+from feedback.labelset import LabelSetReader
+from feedback.retrain import Outcome, RetrainJob
+from feedback.store import FeedbackStore
+from feedback.triggers import RetrainPolicy, RetrainTrigger
 from trainer.dataset import Dataset
-from trainer.dead_letters import send_dead_letters
-from trainer.ingest import BatchOutcome, FeedbackIngestor, FetchOutcome, commit_positions
-from trainer.kafka_io import EventSink, FeedbackSource
-from trainer.labelset import LabelSetReader
-from trainer.retrain import Outcome, RetrainJob
-from trainer.store import FeedbackStore
-from trainer.triggers import RetrainPolicy, RetrainTrigger
 
 log = logging.getLogger(__name__)
 

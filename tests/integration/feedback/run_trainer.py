@@ -9,7 +9,7 @@ from pathlib import Path
 
 from events.logs import configure_logging
 from events.settings import Settings
-from trainer.service import run_service
+from feedback.service import run_service
 
 
 def main(config_path: str) -> int:

@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
+from feedback.dataset import load_snapshot, save_snapshot, to_dataset
+from feedback.store import FeedbackRecord, FeedbackStore
 from model.labels import DEFAULT_BENIGN, DEFAULT_LABELS
 from trainer.dataset import fingerprint
-from trainer.feedback_dataset import load_snapshot, save_snapshot, to_dataset
-from trainer.store import FeedbackRecord, FeedbackStore
 
 T0 = datetime(2026, 11, 30, 15, 0, tzinfo=UTC)
 

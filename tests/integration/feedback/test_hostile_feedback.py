@@ -14,7 +14,7 @@ from pathlib import Path
 
 from events.dead_letter import parse_dead_letter_headers
 from events.settings import Settings
-from tests.integration.trainer_service.conftest import (
+from tests.integration.feedback.conftest import (
     TrainerProcess,
     committed_total,
     create_topics,

@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
 from events.schemas import Feedback, InvalidEvent, decode_feedback
-from trainer.store import FeedbackRecord, FeedbackStore, PutOutcome, storable_time
+from feedback.store import FeedbackRecord, FeedbackStore, PutOutcome, storable_time
 
 log = logging.getLogger(__name__)
 

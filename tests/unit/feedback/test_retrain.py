@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 
+from feedback.retrain import Outcome, RetrainJob
+from feedback.store import FeedbackRecord, FeedbackStore
+from feedback.triggers import RetrainPolicy, RetrainTrigger
 from model.labels import DEFAULT_BENIGN, DEFAULT_LABELS
 from trainer.dataset import Dataset
-from trainer.retrain import Outcome, RetrainJob
-from trainer.store import FeedbackRecord, FeedbackStore
-from trainer.triggers import RetrainPolicy, RetrainTrigger
 
 T0 = datetime(2026, 11, 30, 15, 0, tzinfo=UTC)
 

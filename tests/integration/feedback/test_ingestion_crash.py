@@ -12,7 +12,7 @@ from pathlib import Path
 
 from events.settings import Settings
 from tests.image_server import ImageServer, make_png
-from tests.integration.trainer_service.conftest import (
+from tests.integration.feedback.conftest import (
     TrainerProcess,
     committed_keys,
     committed_total,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from trainer.store import FeedbackRecord, FeedbackStore, TrainingRun
+from feedback.store import FeedbackRecord, FeedbackStore, TrainingRun
 
 T0 = datetime(2026, 11, 30, 15, 0, tzinfo=UTC)
 

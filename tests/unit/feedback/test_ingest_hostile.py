@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from feedback.ingest import FeedbackIngestor, FetchOutcome, is_outage
+from feedback.store import FeedbackRecord, FeedbackStore, PutOutcome
 from model.labels import DEFAULT_LABELS
-from tests.unit.trainer_service.test_ingest import FakeFetch, Fetched, Msg, fb, ingestor
-from trainer.ingest import FeedbackIngestor, FetchOutcome, is_outage
-from trainer.store import FeedbackRecord, FeedbackStore, PutOutcome
+from tests.unit.feedback.test_ingest import FakeFetch, Fetched, Msg, fb, ingestor
 
 NESTED = b'{"post_id": "n", "labels": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
 

@@ -24,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
-from trainer.store import TrainingState
+from feedback.store import TrainingState
 
 Action = Literal["wait", "train", "resume", "give_up"]
 

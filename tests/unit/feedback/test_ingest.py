@@ -10,9 +10,9 @@ from typing import Any, Literal
 
 import pytest
 
+from feedback.ingest import FeedbackIngestor, FetchOutcome, commit_positions
+from feedback.store import FeedbackStore
 from model.labels import DEFAULT_LABELS
-from trainer.ingest import FeedbackIngestor, FetchOutcome, commit_positions
-from trainer.store import FeedbackStore
 
 
 @dataclass

@@ -11,9 +11,10 @@ from pathlib import Path
 from events.dead_letter import parse_dead_letter_headers
 from events.schemas import decode_model_update
 from events.settings import Settings
+from feedback.service import run_service
 from model.labels import DEFAULT_LABELS
 from tests.image_server import ImageServer, make_png
-from tests.integration.trainer_service.conftest import (
+from tests.integration.feedback.conftest import (
     committed_total,
     create_topics,
     feedback,
@@ -21,7 +22,6 @@ from tests.integration.trainer_service.conftest import (
     read_topic,
     stored_ids,
 )
-from trainer.service import run_service
 
 N_VALID = 60  # + one whose image is gone: 61 stored
 

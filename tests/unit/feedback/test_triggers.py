@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from trainer.store import TrainingRun, TrainingState
-from trainer.triggers import RetrainPolicy, RetrainTrigger, decide
+from feedback.store import TrainingRun, TrainingState
+from feedback.triggers import RetrainPolicy, RetrainTrigger, decide
 
 POLICY = RetrainPolicy(min_examples=10, interval_s=100.0, max_attempts=3)
 

@@ -9,10 +9,10 @@ import pytest
 from confluent_kafka import KafkaError, KafkaException
 
 from events.dead_letter import parse_dead_letter_headers
-from tests.unit.trainer_service.test_ingest import Msg
-from trainer.dead_letters import send_dead_letters
-from trainer.ingest import DeadLetter
-from trainer.kafka_io import DeliveryFailed
+from feedback.dead_letters import send_dead_letters
+from feedback.ingest import DeadLetter
+from feedback.kafka_io import DeliveryFailed
+from tests.unit.feedback.test_ingest import Msg
 
 
 class FakeSink:

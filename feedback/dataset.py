@@ -22,10 +22,10 @@ import logging
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from feedback.store import StoredExample
 from model import durable
 from model.labels import multi_hot
 from trainer.dataset import Dataset, Example
-from trainer.store import StoredExample
 
 log = logging.getLogger(__name__)
 

@@ -29,10 +29,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
+from feedback.dataset import load_snapshot, save_snapshot, to_dataset
+from feedback.store import FeedbackStore, TrainingRun
+from feedback.triggers import RetrainTrigger
 from trainer.dataset import Dataset
-from trainer.feedback_dataset import load_snapshot, save_snapshot, to_dataset
-from trainer.store import FeedbackStore, TrainingRun
-from trainer.triggers import RetrainTrigger
 
 log = logging.getLogger(__name__)
 

@@ -21,8 +21,8 @@ from typing import Protocol
 from confluent_kafka import KafkaException
 
 from events.dead_letter import dead_letter_headers
-from trainer.ingest import DeadLetter
-from trainer.kafka_io import DeliveryFailed
+from feedback.ingest import DeadLetter
+from feedback.kafka_io import DeliveryFailed
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +31,7 @@ DEFAULT_BACKOFF_S = 2.0  # doubled after each failed attempt
 
 
 class Sink(Protocol):
-    """The part of trainer.kafka_io.EventSink used here; tests pass a fake."""
+    """The part of feedback.kafka_io.EventSink used here; tests pass a fake."""
 
     def send(
         self,
