@@ -16,6 +16,11 @@ Durable steps, in this order, so a crash anywhere loses nothing and repeats at m
     4. store.training_finished(run, update=event)        -> the examples are no longer new
     5. publish the model-updates event, wait for the ack -> store.update_published()
        (a crash between 4 and 5 publishes the remembered event at the next start)
+
+No moderator steers a retrain: of the examples new since the last training, each moderator supplies at
+most `moderator_share` of those used (feedback.moderators.cap_per_moderator); the excess is recorded in
+the run as deferred and stays new for the next one. The trigger counts only the examples a run would
+use, so a flood from one moderator alone does not start trainings.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from feedback.dataset import load_snapshot, save_snapshot, to_dataset
+from feedback.moderators import cap_per_moderator
 from feedback.store import FeedbackStore, TrainingRun
 from feedback.triggers import RetrainTrigger
 from trainer.dataset import Dataset
@@ -79,6 +85,7 @@ class RetrainJob:
         label_set: LabelSetFn,
         clock: Callable[[], float],
         spawn: Callable[[Callable[[], None]], None] | None = None,
+        moderator_share: float = 1.0,
     ) -> None:
         """`spawn` runs the training; default a daemon thread (unit tests pass a synchronous call)."""
         self._store = store
@@ -89,6 +96,7 @@ class RetrainJob:
         self._publish = publish
         self._label_set = label_set
         self._clock = clock
+        self._share = moderator_share
         self._running: _Running | None = None
         self.finished = 0  # trainings finished by this process (promoted or not, or failed)
 
@@ -116,9 +124,9 @@ class RetrainJob:
 
     def _maybe_start(self) -> None:
         state = self._store.training_state()
-        decision = self._trigger.decide(
-            state, new_examples=self._store.count_new_since(state.last_trained_seq)
-        )
+        latest = self._store.latest_seq()
+        usable, deferred = self._cap(state.last_trained_seq, latest)
+        decision = self._trigger.decide(state, new_examples=usable)
         if decision.action == "wait":
             return
         log.info("retrain decision: %s (%s)", decision.action, decision.reason)
@@ -136,7 +144,7 @@ class RetrainJob:
                 save_snapshot(snapshot, dataset)
         else:
             labels, benign = self._label_set()
-            run = TrainingRun(self._store.latest_seq(), labels, benign, self._clock(), attempts=1)
+            run = TrainingRun(latest, labels, benign, self._clock(), attempts=1, deferred=deferred)
             run_dir = self.run_dir(run)
             # Earlier runs' dirs (the last one is kept for post-mortems until now) and any stale one.
             shutil.rmtree(run_dir.parent, ignore_errors=True)
@@ -154,8 +162,24 @@ class RetrainJob:
         self._running = _Running(run, run_dir, future)
         self._spawn(lambda: self._work(future, dataset, run_dir / "work"))
 
+    def _cap(self, last_trained_seq: int, snapshot_seq: int) -> tuple[int, tuple[str, ...]]:
+        """(how many new examples a run up to snapshot_seq would use, the post_ids it defers)."""
+        new = self._store.new_since(last_trained_seq, max_seq=snapshot_seq)
+        selected, deferred = cap_per_moderator(new, self._share)
+        if deferred:
+            log.info(
+                "moderator cap %.2f: %d new example(s) used, %d deferred",
+                self._share,
+                len(selected),
+                len(deferred),
+            )
+        return len(selected), tuple(deferred)
+
     def _build(self, run: TrainingRun) -> Dataset:
-        examples = self._store.examples(max_seq=run.snapshot_seq)
+        deferred = set(run.deferred)
+        examples = [
+            e for e in self._store.examples(max_seq=run.snapshot_seq) if e.record.post_id not in deferred
+        ]
         return to_dataset(
             examples, labels=run.labels, benign_label=run.benign_label, blob_path=self._store.blob_path
         )

@@ -9,9 +9,13 @@
     >>> store.put_many([record])                        # -> ["inserted"]; one transaction, fsync'd
     >>> store.count_new_since(store.training_state().last_trained_seq)
 
-Repeated decisions for one post: the latest `decided_at` wins. An older decision arriving later, or the
-same decision delivered twice (a restart re-reads uncommitted offsets), changes nothing. Every insert or
-update takes the next ingestion sequence number, so "new since the last training" is `seq > last_seq`.
+Repeated decisions for one post: every moderator's latest `decided_at` is kept (table `decisions`), and
+the post's example takes the label set that `feedback.moderators.resolve` picks among them (majority of
+distinct moderators, a tie to the latest decision), so whoever writes last does not simply win. An older
+decision of the same moderator arriving later, or the same decision delivered twice (a restart re-reads
+uncommitted offsets), changes nothing. Every change of an example takes the next ingestion sequence
+number, so "new since the last training" is `seq > last_seq`; a retrain that defers examples (the
+moderator cap) gives them new numbers when it finishes, so they stay new for the next one.
 
 The training state (last trained sequence number, a training started but not finished, a model-updates
 event promised but not yet acknowledged) lives in the same database, so it is exactly as durable.
@@ -26,10 +30,11 @@ import json
 import sqlite3
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
+from feedback.moderators import ANONYMOUS, Decision, resolve
 from model import durable
 
 PutOutcome = Literal["inserted", "updated", "unchanged", "older"]
@@ -49,6 +54,13 @@ CREATE TABLE IF NOT EXISTS examples (
     seq           INTEGER NOT NULL UNIQUE
 );
 CREATE INDEX IF NOT EXISTS examples_image_url ON examples (image_url);
+CREATE TABLE IF NOT EXISTS decisions (
+    post_id       TEXT NOT NULL,
+    moderator_id  TEXT NOT NULL,      -- '' for decisions without one
+    labels        TEXT NOT NULL,
+    decided_at_us INTEGER NOT NULL,
+    PRIMARY KEY (post_id, moderator_id)
+);
 CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
@@ -83,6 +95,7 @@ class TrainingRun:
     benign_label: str | None
     started_at: float  # wall clock, seconds since the epoch
     attempts: int  # 1 on the first start, +1 on every resume after a crash
+    deferred: tuple[str, ...] = ()  # post_ids over the moderator cap: new again once the run finishes
 
 
 @dataclass(frozen=True)
@@ -178,42 +191,79 @@ class FeedbackStore:
         return None
 
     # -- examples ----------------------------------------------------------------------------------
-    def put_many(self, records: Sequence[FeedbackRecord]) -> list[PutOutcome]:
-        """Store a batch in one durable transaction; one outcome per record, in order."""
+    def put_many(
+        self, records: Sequence[FeedbackRecord], benign_label: str | None = None
+    ) -> list[PutOutcome]:
+        """Store a batch in one durable transaction; one outcome per record, in order.
+
+        "older" / "unchanged": this moderator already decided later / the same instant on this post.
+        "inserted" / "updated": the post's example was created / changed (labels, winner or content)."""
         outcomes: list[PutOutcome] = []
         with self._transaction() as db:
             next_seq = self._state(db, "next_seq", 1)
             for record in records:
-                row = db.execute(
-                    "SELECT decided_at_us FROM examples WHERE post_id = ?", (record.post_id,)
-                ).fetchone()
-                decided_us = _micros(record.decided_at)
-                if row is not None and decided_us < row[0]:
-                    outcomes.append("older")
-                    continue
-                if row is not None and decided_us == row[0]:
-                    outcomes.append("unchanged")  # a redelivery; on a tie the first stored wins
-                    continue
-                db.execute(
-                    "INSERT OR REPLACE INTO examples VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        record.post_id,
-                        record.text,
-                        json.dumps(list(record.labels)),
-                        record.image_url,
-                        record.image_sha256,
-                        record.image_status,
-                        record.image_reason,
-                        decided_us,
-                        _utc(record.decided_at).isoformat(),
-                        record.moderator_id,
-                        next_seq,
-                    ),
-                )
-                next_seq += 1
-                outcomes.append("inserted" if row is None else "updated")
+                outcome = self._put(db, record, benign_label, next_seq)
+                if outcome in ("inserted", "updated"):
+                    next_seq += 1
+                outcomes.append(outcome)
             self._set_state(db, "next_seq", next_seq)
         return outcomes
+
+    def _put(
+        self, db: sqlite3.Connection, record: FeedbackRecord, benign_label: str | None, seq: int
+    ) -> PutOutcome:
+        moderator = record.moderator_id or ANONYMOUS
+        decided_us = _micros(record.decided_at)
+        existing = db.execute("SELECT * FROM examples WHERE post_id = ?", (record.post_id,)).fetchone()
+        if (
+            existing is not None
+            and db.execute("SELECT 1 FROM decisions WHERE post_id = ?", (record.post_id,)).fetchone() is None
+        ):  # stored before decisions were kept: its row is its one decision
+            db.execute(
+                "INSERT INTO decisions VALUES (?, ?, ?, ?)",
+                (record.post_id, existing[9] or ANONYMOUS, existing[2], existing[7]),
+            )
+        mine = db.execute(
+            "SELECT decided_at_us FROM decisions WHERE post_id = ? AND moderator_id = ?",
+            (record.post_id, moderator),
+        ).fetchone()
+        if mine is not None and decided_us < mine[0]:
+            return "older"
+        if mine is not None and decided_us == mine[0]:
+            return "unchanged"  # a redelivery; on a tie the first stored wins
+        db.execute(
+            "INSERT OR REPLACE INTO decisions VALUES (?, ?, ?, ?)",
+            (record.post_id, moderator, json.dumps(list(record.labels)), decided_us),
+        )
+        rows = db.execute(
+            "SELECT moderator_id, labels, decided_at_us FROM decisions WHERE post_id = ?", (record.post_id,)
+        ).fetchall()
+        winner = resolve([Decision(m, tuple(json.loads(lb)), us) for m, lb, us in rows], benign_label)
+        won_at = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=winner.decided_at_us)
+        row = (
+            record.post_id,
+            record.text,
+            json.dumps(list(winner.labels)),
+            record.image_url,
+            record.image_sha256,
+            record.image_status,
+            record.image_reason,
+            winner.decided_at_us,
+            won_at.isoformat(),
+            winner.moderator_id or None,
+        )
+        if existing is not None and tuple(existing[:10]) == row:
+            return "unchanged"  # e.g. a vote that did not change the outcome
+        db.execute("INSERT OR REPLACE INTO examples VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", (*row, seq))
+        return "inserted" if existing is None else "updated"
+
+    def decisions(self, post_id: str) -> list[Decision]:
+        rows = self._db.execute(
+            "SELECT moderator_id, labels, decided_at_us FROM decisions WHERE post_id = ? "
+            "ORDER BY decided_at_us",
+            (post_id,),
+        )
+        return [Decision(m, tuple(json.loads(lb)), us) for m, lb, us in rows]
 
     def get(self, post_id: str) -> StoredExample | None:
         row = self._db.execute("SELECT * FROM examples WHERE post_id = ?", (post_id,)).fetchone()
@@ -227,6 +277,14 @@ class FeedbackStore:
 
     def latest_seq(self) -> int:
         return int(self._state(self._db, "next_seq", 1)) - 1
+
+    def new_since(self, seq: int, *, max_seq: int | None = None) -> list[tuple[str, str]]:
+        """(post_id, moderator_id or '') of the examples with last_seq < seq <= max_seq, in seq order."""
+        limit = max_seq if max_seq is not None else self.latest_seq()
+        rows = self._db.execute(
+            "SELECT post_id, moderator_id FROM examples WHERE seq > ? AND seq <= ? ORDER BY seq", (seq, limit)
+        )
+        return [(post_id, moderator or ANONYMOUS) for post_id, moderator in rows]
 
     def count_new_since(self, seq: int) -> int:
         return int(self._db.execute("SELECT COUNT(*) FROM examples WHERE seq > ?", (seq,)).fetchone()[0])
@@ -249,6 +307,7 @@ class FeedbackStore:
                 benign_label=running["benign_label"],
                 started_at=running["started_at"],
                 attempts=running["attempts"],
+                deferred=tuple(running.get("deferred", ())),
             ),
             pending_update=self._state(self._db, "pending_update", None),
         )
@@ -258,8 +317,17 @@ class FeedbackStore:
             self._set_state(db, "running", dataclasses.asdict(run))
 
     def training_finished(self, run: TrainingRun, *, at: float, update: dict[str, Any] | None) -> None:
-        """The run is done: its examples are no longer new; `update` is the event still to publish."""
+        """The run is done: its examples are no longer new, but for those it deferred, which take new
+        sequence numbers (new for the next run); `update` is the event still to publish."""
         with self._transaction() as db:
+            next_seq = self._state(db, "next_seq", 1)
+            for post_id in run.deferred:
+                moved = db.execute(
+                    "UPDATE examples SET seq = ? WHERE post_id = ? AND seq <= ?",
+                    (next_seq, post_id, run.snapshot_seq),
+                ).rowcount
+                next_seq += moved
+            self._set_state(db, "next_seq", next_seq)
             self._set_state(db, "last_trained_seq", run.snapshot_seq)
             self._set_state(db, "last_training_at", at)
             self._set_state(db, "last_failed", False)
