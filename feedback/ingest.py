@@ -7,11 +7,16 @@
 Per message, in order:
 
     decode (events.schemas.decode_feedback)      invalid, or ANY error -> dead letter, stage "decode"
+    moderator_id present (when required)?        missing          -> dead letter, stage "validate"
     labels in the label set in force?            unknown name     -> dead letter, stage "validate"
     decided_at storable (UTC, microseconds)?     out of range     -> dead letter, stage "validate"
+    decided_at clamped to the message's broker timestamp (no future-dated decision pins a label)
     image_url: reuse a blob already fetched from that URL, else fetch it ONCE (the whole batch at once)
         fetched and decodable                    -> stored as a blob, image_status "ok"
         failed / blocked / undecodable           -> text-only, image_status says why
+    content checked against what was scored (feedback.verify; when a scored index is given)
+        no result read yet for the post_id       -> held (the caller keeps it and offers it again)
+        content_mismatch / unverifiable          -> dead letter, stage "verify", type = the verdict
         ... and the feedback has no text         -> dead letter, stage "fetch"
     building its record raises                   -> dead letter, stage "image"
     store.put_many (one durable transaction)     latest decided_at per post_id wins
@@ -31,13 +36,17 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Literal, Protocol
 
 from events.schemas import Feedback, InvalidEvent, decode_feedback
+from feedback.scored import Scored
 from feedback.store import FeedbackRecord, FeedbackStore, PutOutcome, storable_time
+from feedback.verify import check
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +59,7 @@ class Message(Protocol):
     def topic(self) -> str | None: ...
     def partition(self) -> int | None: ...
     def offset(self) -> int | None: ...
+    def timestamp(self) -> tuple[int, int]: ...  # (type, ms since the epoch); type 0 = not available
 
 
 class FetchOutcome(Protocol):
@@ -72,7 +82,7 @@ ImageCheck = Callable[[bytes], str | None]
 @dataclass(frozen=True)
 class DeadLetter:
     message: Message
-    stage: Literal["decode", "validate", "fetch", "image", "store"]
+    stage: Literal["decode", "validate", "verify", "fetch", "image", "store"]
     error_type: str
     detail: str
 
@@ -82,6 +92,17 @@ class BatchOutcome:
     stored: Counter[PutOutcome] = field(default_factory=Counter)
     image_status: Counter[str] = field(default_factory=Counter)
     dead_letters: list[DeadLetter] = field(default_factory=list)
+    held: list[Message] = field(default_factory=list)  # not scored yet: the caller holds them
+    judged: list[Judged] = field(default_factory=list)  # verified and stored: a moderator judged a result
+
+
+@dataclass(frozen=True)
+class Judged:
+    """A verified decision next to the result it judges (for live precision and recall)."""
+
+    post_id: str
+    labels: tuple[str, ...]
+    scored: Scored
 
 
 @dataclass(frozen=True)
@@ -99,20 +120,45 @@ class FeedbackIngestor:
         fetch_many: FetchMany,
         labels: Callable[[], Sequence[str]],
         check_image: ImageCheck | None = None,
+        benign: Callable[[], str | None] = lambda: None,
+        scored: Callable[[str], Scored | None] | None = None,
+        require_moderator: bool = False,
+        now: Callable[[], float] = time.time,
     ) -> None:
+        """`scored`: the scored index's lookup; None turns the content check off (a trusted source)."""
         self._store = store
         self._fetch_many = fetch_many
         self._labels = labels
         self._check_image = check_image
+        self._benign = benign
+        self._scored = scored
+        self._require_moderator = require_moderator
+        self._now = now
 
     def ingest(self, messages: Sequence[Message]) -> BatchOutcome:
         outcome = BatchOutcome()
         valid = self._validate(messages, outcome)
         images = self._images([fb.image_url for _, fb in valid if fb.image_url])
         pending: list[tuple[Message, FeedbackRecord]] = []
+        judged: dict[int, Judged] = {}
         for message, fb in valid:
             try:
-                record = self._record(fb, images)
+                image = self._image(fb, images)
+                if self._scored is not None:
+                    scored = self._scored(fb.post_id)
+                    verdict = check(fb.text, image_sha256=image.sha256, scored=scored)
+                    if verdict.verdict == "not_scored":
+                        outcome.held.append(message)
+                        continue
+                    if verdict.verdict != "ok" or scored is None:
+                        outcome.dead_letters.append(
+                            DeadLetter(message, "verify", verdict.verdict, verdict.detail)
+                        )
+                        continue
+                    if verdict.text_only:  # scored without the image: train on what was scored
+                        image = _Image("failed", reason=f"scored text-only ({scored.image_status})")
+                    judged[id(message)] = Judged(fb.post_id, tuple(fb.labels), scored)
+                record = self._record(fb, image)
             except _NoContent as exc:
                 outcome.dead_letters.append(DeadLetter(message, "fetch", exc.error_type, str(exc)))
                 continue
@@ -124,14 +170,17 @@ class FeedbackIngestor:
             outcome.image_status[record.image_status] += 1
             pending.append((message, record))
         self._store_all(pending, outcome)
+        failed = {id(letter.message) for letter in outcome.dead_letters}
+        outcome.judged = [judged[id(m)] for m, _ in pending if id(m) in judged and id(m) not in failed]
         return outcome
 
-    def _record(self, fb: Feedback, images: dict[str, _Image]) -> FeedbackRecord:
-        image = (
-            images.get(fb.image_url, _Image("failed", reason="not fetched"))
-            if fb.image_url
-            else _Image("absent")
-        )
+    @staticmethod
+    def _image(fb: Feedback, images: dict[str, _Image]) -> _Image:
+        if not fb.image_url:
+            return _Image("absent")
+        return images.get(fb.image_url, _Image("failed", reason="not fetched"))
+
+    def _record(self, fb: Feedback, image: _Image) -> FeedbackRecord:
         has_text = bool(fb.text and fb.text.strip())
         if image.status != "ok" and not has_text:
             raise _NoContent(
@@ -153,7 +202,7 @@ class FeedbackIngestor:
         """One durable transaction for the batch; if it fails, one per record, so only the culprit is
         dead-lettered (an outage still raises: nothing is committed, the restart redoes the batch)."""
         try:
-            outcome.stored.update(self._store.put_many([record for _, record in pending]))
+            outcome.stored.update(self._store.put_many([record for _, record in pending], self._benign()))
             return
         except Exception as exc:
             if is_outage(exc):
@@ -165,7 +214,7 @@ class FeedbackIngestor:
             )
         for message, record in pending:
             try:
-                outcome.stored.update(self._store.put_many([record]))
+                outcome.stored.update(self._store.put_many([record], self._benign()))
             except Exception as exc:
                 if is_outage(exc):
                     raise
@@ -183,6 +232,10 @@ class FeedbackIngestor:
             except Exception as exc:  # e.g. RecursionError from deeply nested JSON: still one record
                 outcome.dead_letters.append(DeadLetter(message, "decode", type(exc).__name__, _one_line(exc)))
                 continue
+            if self._require_moderator and not (feedback.moderator_id and feedback.moderator_id.strip()):
+                detail = "moderator_id is required (MODSTREAM_FEEDBACK__REQUIRE_MODERATOR)"
+                outcome.dead_letters.append(DeadLetter(message, "validate", "missing_moderator", detail))
+                continue
             unknown = [name for name in feedback.labels if name not in known]
             if unknown:
                 detail = f"unknown labels {unknown}; the label set in force is {sorted(known)}"
@@ -194,8 +247,20 @@ class FeedbackIngestor:
                     DeadLetter(message, "validate", "decided_at_out_of_range", problem)
                 )
                 continue
-            valid.append((message, feedback))
+            clamped = self._clamp(feedback.decided_at, message)
+            valid.append((message, feedback.model_copy(update={"decided_at": clamped})))
         return valid
+
+    def _clamp(self, decided_at: datetime, message: Message) -> datetime:
+        """No later than the broker's timestamp of the message (or now, when it has none): a decision
+        dated in the future would otherwise win over every correction until that date."""
+        try:
+            kind, ms = message.timestamp()
+        except Exception:  # a stub or a client without timestamps
+            kind, ms = 0, 0
+        limit = datetime.fromtimestamp(ms / 1000 if kind and ms > 0 else self._now(), tz=UTC)
+        aware = decided_at if decided_at.tzinfo is not None else decided_at.replace(tzinfo=UTC)
+        return min(aware, limit)
 
     def _images(self, urls: Sequence[str]) -> dict[str, _Image]:
         """Each distinct URL once: a blob already stored from it, or one fetch for the whole batch."""

@@ -21,6 +21,7 @@ class Msg:
     off: int = 0
     part: int = 0
     k: bytes | None = b"key"
+    ts_ms: int | None = None  # the broker's timestamp; None = not available
 
     def value(self) -> bytes | None:
         return self.raw
@@ -36,6 +37,9 @@ class Msg:
 
     def offset(self) -> int | None:
         return self.off
+
+    def timestamp(self) -> tuple[int, int]:
+        return (0, 0) if self.ts_ms is None else (1, self.ts_ms)
 
 
 @dataclass(frozen=True)

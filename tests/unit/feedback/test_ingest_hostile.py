@@ -50,10 +50,12 @@ class FlakyStore(FeedbackStore):
 
     error: Exception = ValueError("boom")
 
-    def put_many(self, records: Sequence[FeedbackRecord]) -> list[PutOutcome]:
+    def put_many(
+        self, records: Sequence[FeedbackRecord], benign_label: str | None = None
+    ) -> list[PutOutcome]:
         if any(r.post_id == "bad" for r in records):
             raise self.error
-        return super().put_many(records)
+        return super().put_many(records, benign_label)
 
 
 def flaky(tmp_path: Path, error: Exception) -> FlakyStore:
