@@ -92,7 +92,7 @@ class BatchOutcome:
     stored: Counter[PutOutcome] = field(default_factory=Counter)
     image_status: Counter[str] = field(default_factory=Counter)
     dead_letters: list[DeadLetter] = field(default_factory=list)
-    held: list[Message] = field(default_factory=list)  # not scored yet: the caller holds them
+    held: list[tuple[Message, str]] = field(default_factory=list)  # (message, post_id) not scored yet
     judged: list[Judged] = field(default_factory=list)  # verified and stored: a moderator judged a result
 
 
@@ -148,7 +148,7 @@ class FeedbackIngestor:
                     scored = self._scored(fb.post_id)
                     verdict = check(fb.text, image_sha256=image.sha256, scored=scored)
                     if verdict.verdict == "not_scored":
-                        outcome.held.append(message)
+                        outcome.held.append((message, fb.post_id))
                         continue
                     if verdict.verdict != "ok" or scored is None:
                         outcome.dead_letters.append(

@@ -112,7 +112,7 @@ def test_content_is_checked_against_what_was_scored(
         assert result.stored["inserted"] == 1 and not result.dead_letters and not result.held
         assert [j.post_id for j in result.judged] == ["p"]
     elif outcome == "held":
-        assert result.held == [message] and not result.dead_letters and store.get("p") is None
+        assert result.held == [(message, "p")] and not result.dead_letters and store.get("p") is None
     else:
         assert [(d.stage, d.error_type) for d in result.dead_letters] == [("verify", outcome)]
         assert store.get("p") is None and not result.judged
