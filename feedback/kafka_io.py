@@ -1,6 +1,6 @@
 """The trainer's only confluent_kafka code: the feedback consumer and one producer for its outputs.
 
-    >>> source = FeedbackSource(settings)              # subscribed to topics.feedback, auto-commit off
+    >>> source = FeedbackSource(settings)     # subscribed to topics.feedback and .results, auto-commit off
     >>> batch = source.poll(max_messages=100, timeout_s=0.5)
     >>> sink = EventSink(settings)
     >>> sink.send(settings.topics.feedback_dlq, key, value, headers); sink.flush()   # raises if lost
@@ -33,7 +33,9 @@ class FeedbackSource:
         conf = consumer_config(settings.kafka, group_id=settings.kafka.trainer_group_id)
         self._consumer = Consumer(conf)
         self.assigned = False  # partitions were assigned at least once (the group join is done)
-        self._consumer.subscribe([settings.topics.feedback], on_assign=self._on_assign)
+        # the results too: what was scored, to check feedback against and to judge the models by
+        topics = [settings.topics.feedback, settings.topics.results]
+        self._consumer.subscribe(topics, on_assign=self._on_assign)
 
     def _on_assign(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
         if partitions:

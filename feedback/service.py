@@ -5,11 +5,15 @@
 
 The loop, one batch at a time:
 
-    poll feedback (group kafka.trainer_group_id, auto-commit off)
-      -> ingest: validate, fetch images once, store (one fsync'd transaction)
+    poll feedback AND results (group kafka.trainer_group_id, auto-commit off)
+      -> results: index what was scored per post_id (feedback.scored; bounded in count and age)
+      -> ingest: validate, fetch images once, check the content against the index, store (fsync'd)
+      -> held: decisions whose result is not read yet are kept (feedback.held); those now scored are
+         ingested again, those held too long (or beyond the bound) are dead-lettered `not_scored`
       -> dead letters to topics.feedback_dlq, wait for their acks (bounded retries; if the broker
          never takes them, that is an outage: stop with exit 1, nothing committed past them)
       -> commit the batch's offsets (synchronous)     # only now: everything above is durable
+      -> verified decisions join their results in the live precision/recall window (/metrics)
       -> RetrainJob.tick(): harvest a finished training, announce it, maybe start the next
 
 Training runs in a worker thread while this loop keeps polling and storing (see feedback.retrain), so
@@ -35,10 +39,20 @@ from events.kafka import ensure_topics
 from events.schemas import ModelUpdate, encode, utc_now
 from events.settings import Settings
 from feedback.dead_letters import send_dead_letters
-from feedback.ingest import BatchOutcome, FeedbackIngestor, FetchOutcome, commit_positions
+from feedback.held import HeldFeedback, HeldMessage
+from feedback.ingest import (
+    BatchOutcome,
+    DeadLetter,
+    FeedbackIngestor,
+    FetchOutcome,
+    Message,
+    commit_positions,
+)
 from feedback.kafka_io import EventSink, FeedbackSource
 from feedback.labelset import LabelSetReader
+from feedback.quality import QualityCollector, QualityWindow
 from feedback.retrain import Outcome, RetrainJob
+from feedback.scored import ScoredIndex
 from feedback.store import FeedbackStore
 from feedback.triggers import RetrainPolicy, RetrainTrigger
 from trainer.dataset import Dataset
@@ -68,7 +82,9 @@ def run_service(
     log.info("trainer service starting; settings %s", settings.redacted())
     if settings.kafka.create_topics:
         topics = settings.topics
-        ensure_topics(settings.kafka, [topics.feedback, topics.feedback_dlq, topics.model_updates])
+        ensure_topics(
+            settings.kafka, [topics.feedback, topics.results, topics.feedback_dlq, topics.model_updates]
+        )
     registry = ModelRegistry(Path(settings.model.registry))
     labels = LabelSetReader(registry)
 
@@ -90,10 +106,21 @@ def run_service(
         )
         return dict(json.loads(encode(update)))
 
-    store = FeedbackStore.open(Path(settings.trainer.data_dir), now=clock())
+    trust = settings.feedback
+    data_dir = Path(settings.trainer.data_dir)
+    store = FeedbackStore.open(data_dir, now=clock())
+    index = ScoredIndex.open(data_dir)
+    held = HeldFeedback.open(data_dir, max_count=trust.hold_max)
+    quality = QualityWindow(
+        window_s=trust.quality_window_s,
+        max_judged=trust.quality_max_judged,
+        clock=clock,
+        thresholds=_thresholds(registry),
+    )
     fetcher = BackgroundFetcher(settings.fetch)
     sink = EventSink(settings)
     source = FeedbackSource(settings)
+    server = _serve_metrics(settings, quality, ready=lambda: source.assigned)
 
     def fetch_many(urls: Sequence[str]) -> dict[str, FetchOutcome]:
         futures = {url: fetcher.submit(url) for url in urls}
@@ -113,23 +140,44 @@ def run_service(
         publish=publish,
         label_set=labels.label_set,
         clock=clock,
+        moderator_share=trust.moderator_max_share,
     )
     ingestor = FeedbackIngestor(
-        store, fetch_many=fetch_many, labels=lambda: labels.label_set()[0], check_image=check_image
+        store,
+        fetch_many=fetch_many,
+        labels=lambda: labels.label_set()[0],
+        benign=lambda: labels.label_set()[1],
+        check_image=check_image,
+        scored=index.get if trust.verify_content else None,
+        require_moderator=trust.require_moderator,
+        now=clock,
     )
+    results_topic = settings.topics.results
     try:
         dlq = settings.topics.feedback_dlq
         with _stop_on_signals() as stop:
             last_activity, joined = time.monotonic(), False
             while not stop.is_set():
                 batch = source.poll(max_messages=poll_batch, timeout_s=poll_timeout_s)
+                results = [m.value() for m in batch if m.topic() == results_topic]
+                if results:
+                    index.record_many(results, now=clock())
+                decisions = [m for m in batch if m.topic() != results_topic]
+                outcome = ingestor.ingest(decisions) if decisions else BatchOutcome()  # raises on an outage
+                released = _settle_held(
+                    ingestor, index, held, outcome, clock(), trust.hold_max_s, bool(results)
+                )
+                if not send_dead_letters(sink, dlq, outcome.dead_letters, sleep=stop.wait):
+                    return 1  # an outage of the broker; logged; nothing committed past it
+                held.release(released)
                 if batch:
-                    outcome = ingestor.ingest(batch)  # raises only on an outage of the store
-                    if not send_dead_letters(sink, dlq, outcome.dead_letters, sleep=stop.wait):
-                        return 1  # an outage of the broker; logged; nothing committed past it
                     source.commit(commit_positions(batch))
-                    _log_batch(len(batch), outcome)
+                    _log_batch(len(decisions), len(results), outcome)
                     last_activity = time.monotonic()
+                    index.prune(
+                        now=clock(), max_posts=trust.scored_max_posts, max_age_s=trust.scored_max_age_s
+                    )
+                quality.add(outcome.judged, benign_label=labels.label_set()[1])
                 if job.tick() or (source.assigned and not joined):  # idle counts from the group join
                     last_activity, joined = time.monotonic(), source.assigned
                 if stop_after_trainings is not None and job.finished >= stop_after_trainings:
@@ -146,10 +194,14 @@ def run_service(
         log.exception("trainer service failed")
         return 1
     finally:
+        if server is not None:
+            server.close()
         source.close()
         fetcher.close()
         sink.close()
         store.close()
+        index.close()
+        held.close()
     log.info("trainer service stopped")
     return 0
 
@@ -172,13 +224,97 @@ def _default_train(settings: Settings, registry: Any, options: dict[str, Any]) -
     return train
 
 
-def _log_batch(n: int, outcome: BatchOutcome) -> None:
+def _settle_held(
+    ingestor: FeedbackIngestor,
+    index: ScoredIndex,
+    held: HeldFeedback,
+    outcome: BatchOutcome,
+    now: float,
+    max_age_s: float,
+    new_results: bool,
+) -> list[HeldMessage]:
+    """Hold what the batch could not verify yet; ingest the held ones whose result arrived; dead-letter
+    the ones past the bounds. Adds to `outcome`; returns the held messages to release once the dead
+    letters are acknowledged."""
+    waiting, outcome.held = outcome.held, []
+    refused = held.hold(waiting, now=now)
+    outcome.dead_letters.extend(_not_scored(m, "the hold is full") for m in refused)
+    settled: list[HeldMessage] = []
+    if new_results:
+        due = held.due(index.get)
+        if due:
+            again = ingestor.ingest(due)
+            outcome.stored.update(again.stored)
+            outcome.image_status.update(again.image_status)
+            outcome.dead_letters.extend(again.dead_letters)
+            outcome.judged.extend(again.judged)
+            still = {id(m) for m, _ in again.held}  # pruned meanwhile: they wait on, or expire
+            settled.extend(m for m in due if id(m) not in still)
+    expired = [m for m in held.expired(now=now, max_age_s=max_age_s) if m not in settled]
+    outcome.dead_letters.extend(
+        _not_scored(m, f"no result for this post_id within {max_age_s:.0f}s") for m in expired
+    )
+    return settled + expired
+
+
+def _not_scored(message: Message, why: str) -> DeadLetter:
+    return DeadLetter(message, "verify", "not_scored", why)
+
+
+def _thresholds(registry: Any) -> Callable[[str], dict[str, float]]:
+    """model_version -> its checkpoint's thresholds (metadata only; a few versions cached)."""
+    cache: dict[str, dict[str, float]] = {}
+
+    def read(version: str) -> dict[str, float]:
+        if version not in cache:
+            from model.checkpoint import read_verified_metadata
+
+            try:
+                meta = read_verified_metadata(Path(registry.path(version)))
+                found = {str(k): float(v) for k, v in dict(meta.get("thresholds") or {}).items()}
+            except Exception:  # not in this registry (or a hostile name): the default threshold
+                found = {}
+            if len(cache) >= 32:
+                cache.pop(next(iter(cache)))
+            cache[version] = found
+        return cache[version]
+
+    return read
+
+
+def _serve_metrics(settings: Settings, quality: QualityWindow, *, ready: Callable[[], bool]) -> Any:
+    """/metrics (live precision/recall), /healthz, /readyz on feedback.metrics_port; None when 0."""
+    if settings.feedback.metrics_port == 0:
+        return None
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from ops.health import HealthServer
+
+    registry = CollectorRegistry()
+    registry.register(QualityCollector(quality))
+    server = HealthServer(
+        settings.feedback.metrics_host,
+        settings.feedback.metrics_port,
+        metrics=lambda: generate_latest(registry),
+        alive=lambda: True,
+        ready=ready,
+    )
+    server.start()
+    return server
+
+
+def _log_batch(n: int, results: int, outcome: BatchOutcome) -> None:
+    if not n and not outcome.dead_letters and not outcome.stored:
+        log.debug("%d result(s) indexed", results)
+        return
     log.info(
-        "feedback batch of %d: stored %s, images %s, dead-lettered %d",
+        "feedback batch of %d (+%d results): stored %s, images %s, dead-lettered %d, held %d",
         n,
+        results,
         dict(outcome.stored),
         dict(outcome.image_status),
         len(outcome.dead_letters),
+        len(outcome.held),
     )
 
 

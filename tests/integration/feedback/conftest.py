@@ -25,6 +25,24 @@ ROOT = Path(__file__).parents[3]
 
 
 @pytest.fixture
+def make_settings(make_settings: Callable[..., Settings]) -> Callable[..., Settings]:
+    """The shared factory, with the feedback service's /metrics on an ephemeral port. The tests that
+    predate the trust rules (crashes, outages, promotion) send anonymous decisions on posts nobody
+    scored, so for them the source is trusted as a whole; the trust tests turn the rules back on."""
+
+    def make(**sections: Any) -> Settings:
+        trust = {
+            "metrics_port": 0,
+            "verify_content": False,
+            "require_moderator": False,
+            "moderator_max_share": 1.0,  # their decisions are anonymous: one moderator
+        }
+        return make_settings(**sections | {"feedback": trust | dict(sections.get("feedback", {}))})
+
+    return make
+
+
+@pytest.fixture
 def image_server() -> Iterator[ImageServer]:
     with ImageServer() as server:
         yield server
@@ -32,7 +50,7 @@ def image_server() -> Iterator[ImageServer]:
 
 def create_topics(settings: Settings) -> None:
     t = settings.topics
-    ensure_topics(settings.kafka, [t.feedback, t.feedback_dlq, t.model_updates])
+    ensure_topics(settings.kafka, [t.feedback, t.results, t.feedback_dlq, t.model_updates])
 
 
 def produce(settings: Settings, items: list[tuple[str, bytes]]) -> None:
