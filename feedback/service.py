@@ -60,6 +60,7 @@ from trainer.dataset import Dataset
 log = logging.getLogger(__name__)
 
 TrainFn = Callable[[Dataset, Path], Outcome]
+PRUNE_EVERY_S = 30.0  # the scored index is pruned (count and age bounds) at most this often
 
 
 def run_service(
@@ -156,7 +157,7 @@ def run_service(
     try:
         dlq = settings.topics.feedback_dlq
         with _stop_on_signals() as stop:
-            last_activity, joined = time.monotonic(), False
+            last_activity, joined, last_prune = time.monotonic(), False, 0.0
             while not stop.is_set():
                 batch = source.poll(max_messages=poll_batch, timeout_s=poll_timeout_s)
                 results = [m.value() for m in batch if m.topic() == results_topic]
@@ -174,9 +175,11 @@ def run_service(
                     source.commit(commit_positions(batch))
                     _log_batch(len(decisions), len(results), outcome)
                     last_activity = time.monotonic()
+                if results and time.monotonic() - last_prune >= PRUNE_EVERY_S:  # a COUNT is a scan
                     index.prune(
                         now=clock(), max_posts=trust.scored_max_posts, max_age_s=trust.scored_max_age_s
                     )
+                    last_prune = time.monotonic()
                 quality.add(outcome.judged, benign_label=labels.label_set()[1])
                 if job.tick() or (source.assigned and not joined):  # idle counts from the group join
                     last_activity, joined = time.monotonic(), source.assigned
