@@ -97,6 +97,7 @@ class RetrainJob:
         self._label_set = label_set
         self._clock = clock
         self._share = moderator_share
+        self._capped: tuple[tuple[int, int], tuple[int, tuple[str, ...]]] | None = None
         self._running: _Running | None = None
         self.finished = 0  # trainings finished by this process (promoted or not, or failed)
 
@@ -163,7 +164,11 @@ class RetrainJob:
         self._spawn(lambda: self._work(future, dataset, run_dir / "work"))
 
     def _cap(self, last_trained_seq: int, snapshot_seq: int) -> tuple[int, tuple[str, ...]]:
-        """(how many new examples a run up to snapshot_seq would use, the post_ids it defers)."""
+        """(how many new examples a run up to snapshot_seq would use, the post_ids it defers).
+        Asked after every poll: computed again only when the store changed (a flood is a long read)."""
+        key = (last_trained_seq, snapshot_seq)
+        if self._capped is not None and self._capped[0] == key:
+            return self._capped[1]
         new = self._store.new_since(last_trained_seq, max_seq=snapshot_seq)
         selected, deferred = cap_per_moderator(new, self._share)
         if deferred:
@@ -173,7 +178,8 @@ class RetrainJob:
                 len(selected),
                 len(deferred),
             )
-        return len(selected), tuple(deferred)
+        self._capped = (key, (len(selected), tuple(deferred)))
+        return self._capped[1]
 
     def _build(self, run: TrainingRun) -> Dataset:
         deferred = set(run.deferred)
