@@ -23,7 +23,6 @@ from typing import TYPE_CHECKING, Any, Protocol
 from consumer.batcher import BatchLimits
 from consumer.cache import ResultCache
 from consumer.faults import FaultInjector
-from consumer.health import HealthServer
 from consumer.kafka_sink import KafkaSink
 from consumer.kafka_source import KafkaSource
 from consumer.kafka_updates import UpdatesListener
@@ -34,6 +33,7 @@ from consumer.outlet import CacheWriter, KafkaOutlet
 from consumer.workers import Batch, ModelWorker, PrepWorker
 from events.kafka import common_config, consumer_config, ensure_topics, producer_config
 from events.settings import MetricsSettings, Settings
+from ops.health import HealthServer
 
 if TYPE_CHECKING:
     from fetcher import BackgroundFetcher

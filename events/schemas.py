@@ -122,6 +122,11 @@ class Result(_Event):
     model_version: str
     image_status: ImageStatus
     cached: bool = False
+    content_id: str | None = Field(
+        None,
+        pattern="^[0-9a-f]{64}$",
+        description="sha256 hex of what was scored (events.content.content_id of the text and image bytes)",
+    )
     processed_at: datetime = Field(default_factory=utc_now)
 
 

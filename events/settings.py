@@ -141,6 +141,31 @@ class TrainerSettings(_Section):
     seed: int = 13
 
 
+class FeedbackSettings(_Section):
+    """The feedback service's trust rules (README: "The feedback trust model")."""
+
+    verify_content: bool = Field(
+        True,
+        description="feedback must name a scored post_id and hash to its content_id; off = trusted source",
+    )
+    require_moderator: bool = Field(True, description="feedback without moderator_id is dead-lettered")
+    scored_max_posts: int = Field(1_000_000, gt=0, description="scored results remembered (oldest dropped)")
+    scored_max_age_s: float = Field(
+        7 * 86_400.0, gt=0, description="scored results older than this are dropped"
+    )
+    hold_max: int = Field(10_000, gt=0, description="feedback held waiting for its result, at most")
+    hold_max_s: float = Field(300.0, gt=0, description="held longer than this: dead letter not_scored")
+    moderator_max_share: float = Field(
+        0.25, gt=0, le=1, description="one moderator's largest share of the new examples in a retrain"
+    )
+    quality_window_s: float = Field(3600.0, gt=0, description="sliding window of live precision/recall")
+    quality_max_judged: int = Field(100_000, gt=0, description="judged posts kept in that window, at most")
+    metrics_host: str = Field(
+        "127.0.0.1", description="address of the feedback service's /metrics, /healthz (loopback by default)"
+    )
+    metrics_port: int = Field(9109, ge=0, lt=65536, description="its port; 0 = off")
+
+
 class MetricsSettings(_Section):
     host: str = Field("127.0.0.1", description="address the health server binds (0.0.0.0 in a container)")
     port: int = Field(9108, ge=0, lt=65536, description="Prometheus /metrics, /healthz, /readyz; 0 = off")
@@ -194,6 +219,7 @@ class Settings(BaseSettings):
     batch: BatchSettings = BatchSettings()
     consumer: ConsumerSettings = ConsumerSettings()
     trainer: TrainerSettings = TrainerSettings()
+    feedback: FeedbackSettings = FeedbackSettings()
     metrics: MetricsSettings = MetricsSettings()
     review: ReviewSettings = ReviewSettings()
     log: LogSettings = LogSettings()

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 COMMANDS: dict[str, tuple[str, str]] = {
     "consume": ("consumer.cli", "run the streaming consumer service"),
     "check": ("consumer.check", "health check of a running consumer; exit 0 healthy, 1 not"),
-    "train": ("trainer.cli", "run the trainer service, or one training run from a file (--once)"),
+    "train": ("feedback.cli", "run the trainer service, or one training run from a file (--once)"),
     "evaluate": ("trainer.evaluate_cli", "metrics of a model on a labelled data set"),
     "demo": ("modstream.demo", "the whole loop on one machine, offline"),
     "produce": ("modstream.produce", "publish posts from a JSONL file"),

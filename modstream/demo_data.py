@@ -15,6 +15,7 @@ HTTP server serves, so posts carry real `image_url`s that go through the consume
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import random
@@ -33,6 +34,7 @@ LABELS = DEFAULT_LABELS
 BENIGN = DEFAULT_BENIGN
 
 BLIND_SPOT = ("blue", "stone")
+DEMO_MODERATORS = 8  # moderator ids the demo signs its decisions with
 Kind = Literal["both", "text", "image", "broken_image", "invalid"]
 
 
@@ -59,12 +61,14 @@ class DemoPost:
 
     def feedback(self, base_url: str) -> bytes:
         """A moderator's decision on this post (the truth), as a Feedback event."""
+        moderator = hashlib.sha256(self.post_id.encode()).digest()[0] % DEMO_MODERATORS
         event = {
             "post_id": self.post_id,
             "labels": list(self.truth),
             "text": self.text,
             "image_url": f"{base_url}/img/{self.image}" if self.image else None,
-            "moderator_id": "demo-moderator",
+            # eight moderators share the work, so no one is over the retrain's per-moderator cap
+            "moderator_id": f"demo-moderator-{moderator}",
         }
         return json.dumps(event).encode()
 

@@ -84,6 +84,11 @@ def environment(
         "MODSTREAM_TRAINER__DATA_DIR": str(workdir / "trainer"),
         "MODSTREAM_TRAINER__PRESET": "tiny",
         "MODSTREAM_TRAINER__RETRAIN_MIN_EXAMPLES": str(plan.feedback),
+        # The demo's decisions are its own ground truth (a source trusted as a whole), and some are on
+        # posts it never streamed: no content check. Its moderators are eight, so none is over the cap.
+        "MODSTREAM_FEEDBACK__VERIFY_CONTENT": "false",
+        "MODSTREAM_FEEDBACK__METRICS_HOST": "127.0.0.1",
+        "MODSTREAM_FEEDBACK__METRICS_PORT": str(free_port()),
         "MODSTREAM_FETCH__ALLOW_HOSTS": json.dumps([f"127.0.0.1:{image_port}"]),
         "MODSTREAM_METRICS__HOST": "127.0.0.1",
         "MODSTREAM_METRICS__PORT": str(free_port()),

@@ -1,6 +1,6 @@
 """`python -m modstream.demo_trainer --epochs N`: the trainer service, bounded to one training, for the demo.
 
-This is `trainer.service.run_service` (the service `modstream train` runs: feedback topic -> durable
+This is `feedback.service.run_service` (the service `modstream train` runs: feedback topic -> durable
 store -> retrain -> evaluate -> promote -> model-updates event), stopped after its first finished
 training so the demo can go on. Settings come from the environment the demo gives it.
 """
@@ -20,7 +20,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from events.logs import configure_logging
     from events.settings import Settings
-    from trainer.service import run_service
+    from feedback.service import run_service
 
     torch.set_num_threads(1)  # the tiny model trains several times faster on one thread on shared cores
     settings = Settings()

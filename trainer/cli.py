@@ -1,6 +1,5 @@
-"""`modstream train`: the trainer service, or one training run from a file (`--once --data PATH`).
+"""`modstream train --once`: one training run from a file (the service itself is `feedback.cli`).
 
-    modstream train                                            # the service: feedback topic -> retrain
     modstream train --once --data ../shared/data/davidson/train.csv --preset minilm --encoders last
     modstream train --once --data mmhs150k/ --format mmhs150k --epochs 5 --out report.json
 
@@ -51,13 +50,6 @@ def run(args: argparse.Namespace) -> int:
 
     settings = Settings()
     configure_logging(settings.log)
-    if not args.once:
-        if args.data is not None:
-            print("--data needs --once (the service reads the feedback topic)", file=sys.stderr)
-            return 2
-        from trainer.service import run_service
-
-        return run_service(settings)
     if args.data is None:
         print("--once needs --data PATH", file=sys.stderr)
         return 2

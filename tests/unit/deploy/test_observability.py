@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from consumer.metrics import ConsumerMetrics
+from feedback.quality import QualityCollector, QualityWindow
 
 ROOT = Path(__file__).resolve().parents[3]
 DASHBOARD = ROOT / "deploy" / "grafana" / "dashboards" / "modstream.json"
@@ -23,9 +24,11 @@ def dashboard() -> dict[str, Any]:
 
 
 def exposed_series() -> set[str]:
-    """Every series name the consumer exposes (counters as *_total, histograms as _bucket/_sum/_count)."""
+    """Every series name the consumer exposes (counters as *_total, histograms as _bucket/_sum/_count),
+    and the feedback service's live precision/recall."""
     metrics = ConsumerMetrics()
-    names = set()
+    window = QualityWindow(window_s=1.0, max_judged=1, clock=lambda: 0.0, thresholds=lambda v: {})
+    names = {family.name for family in QualityCollector(window).collect()}
     for family in metrics.registry.collect():
         names.add(family.name)
         names |= {sample.name for sample in family.samples}
@@ -55,6 +58,8 @@ def test_every_panel_queries_metrics_the_consumer_exposes(dashboard: dict[str, A
         ("lag", "modstream_lag"),
         ("dead-letter", "modstream_dead_letters_total"),
         ("model version", "modstream_model_version"),
+        ("precision", "modstream_feedback_precision"),
+        ("recall", "modstream_feedback_recall"),
     ],
 )
 def test_the_promised_panels_exist(dashboard: dict[str, Any], topic: str, metric: str) -> None:
@@ -101,3 +106,12 @@ def test_only_the_consumer_opts_into_a_non_loopback_health_server() -> None:
     for name, service in compose.items():
         if name != "consumer":
             assert "MODSTREAM_METRICS__HOST" not in (service.get("environment") or {}), name
+
+
+def test_prometheus_scrapes_the_feedback_service() -> None:
+    config = yaml.safe_load((ROOT / "deploy/prometheus/prometheus.yml").read_text())
+    jobs = {job["job_name"]: job for job in config["scrape_configs"]}
+    from events.settings import FeedbackSettings
+
+    port = FeedbackSettings().metrics_port
+    assert jobs["feedback"]["static_configs"][0]["targets"] == [f"trainer:{port}"]
