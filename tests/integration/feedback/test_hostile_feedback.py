@@ -49,9 +49,10 @@ def test_hostile_feedback_is_dead_lettered_and_ingestion_goes_on(
     assert set(by_key) == {b"late", b"nested"} and len(letters) == 2
     late = parse_dead_letter_headers(by_key[b"late"].headers())
     nested = parse_dead_letter_headers(by_key[b"nested"].headers())
-    assert (late["stage"], late["error.type"]) == ("validate", "decided_at_out_of_range")
-    assert "9999-12-31" in late["error.message"]
-    assert (nested["stage"], nested["error.type"]) == ("decode", "RecursionError")
+    # the wire schema refuses both (timestamps outside [2000, 2100), nesting past its depth limit)
+    assert (late["stage"], late["error.type"]) == ("decode", "schema")
+    assert "decided_at" in late["error.message"]
+    assert (nested["stage"], nested["error.type"]) == ("decode", "too_deep")
     for headers in (late, nested):
         assert headers["source.topic"] == settings.topics.feedback
         assert int(headers["source.offset"]) >= 0
