@@ -15,7 +15,9 @@ Two checks that pydantic-settings does not make on its own:
 from __future__ import annotations
 
 import difflib
+import json
 import os
+import re
 from collections.abc import Iterator, Mapping
 
 from pydantic import BaseModel, ValidationError
@@ -78,7 +80,8 @@ def describe_validation_error(exc: ValidationError) -> str:
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Settings from the environment and .env, or InvalidSetting with one line naming the variable."""
-    complaint = unknown_variable(os.environ if environ is None else environ)
+    environ = os.environ if environ is None else environ
+    complaint = unknown_variable(environ)
     if complaint is not None:
         raise InvalidSetting(complaint)
     try:
@@ -86,4 +89,20 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     except ValidationError as exc:
         raise InvalidSetting(describe_validation_error(exc)) from exc
     except SettingsError as exc:  # a JSON-valued variable that is not JSON
-        raise InvalidSetting(f"invalid setting: {exc}") from exc
+        raise InvalidSetting(describe_settings_error(exc, environ)) from exc
+
+
+def describe_settings_error(exc: SettingsError, environ: Mapping[str, str]) -> str:
+    """pydantic-settings names only the section ("fetch"); find the variable of it that is not JSON."""
+    match = re.search(r'field "(\w+)"', str(exc))
+    stem = PREFIX + (match.group(1).upper() if match else "")
+    for raw in sorted(environ):
+        if not raw.upper().startswith(stem):
+            continue
+        try:
+            json.loads(environ[raw])
+        except ValueError:
+            secret = any(part in raw.lower() for part in _SECRET_PARTS)
+            given = "" if secret else f"={environ[raw][:80]!r}"
+            return f"invalid setting {raw}{given}: must be JSON (a list or an object)"
+    return f"invalid setting: {exc}"

@@ -261,7 +261,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         parse_since(args.since_offset)
     except ValueError:
-        print(f"dlq: --since-offset must be OFFSET or P:O,P:O, not {args.since_offset!r}", file=sys.stderr)
+        since = args.since_offset
+        print(f"modstream dlq: --since-offset must be OFFSET or P:O,P:O, not {since!r}", file=sys.stderr)
         return 2
     try:
         letters = read_dead_letters(settings, topic, args.since_offset)
