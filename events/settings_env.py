@@ -6,8 +6,9 @@ Two checks that pydantic-settings does not make on its own:
 
 - A `MODSTREAM_<SECTION>__<FIELD>` variable that names no setting is refused (a misspelt
   `MODSTREAM_KAFKA__BOOTSTRAP_SERVER` would otherwise be ignored, and the service would quietly talk to
-  localhost), with the closest valid name. Names without `__` are left alone unless they resemble a
-  top-level setting: other tools share the prefix (e.g. MODSTREAM_TEST_BOOTSTRAP in the test suite).
+  localhost), with the closest valid name. Names without `__` are left alone unless they are a near miss
+  of a top-level name (MODSTREAM_DEVIC): other tools share the prefix without `__`
+  (MODSTREAM_TEST_ONLY_KILL_STAGE, MODSTREAM_TEST_REDIS_URL, MODSTREAM_BENCH_REDIS).
 - A value that fails validation is reported as the variable's name and what it must be, not as a
   pydantic traceback. Values of secret-looking fields are never echoed.
 """
@@ -55,9 +56,13 @@ def unknown_variable(environ: Mapping[str, str]) -> str | None:
         name = raw.upper()
         if not name.startswith(PREFIX) or name in known or name.startswith(mapping_prefixes):
             continue
-        close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.8)
-        if "__" not in name and not close:
-            continue  # another tool's variable, not a misspelt setting
+        if "__" in name:
+            close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.8)
+        else:  # only a near miss of a top-level name (MODSTREAM_DEVIC) is a misspelt setting
+            top = [known_name for known_name in known if "__" not in known_name]
+            close = difflib.get_close_matches(name, top, n=1, cutoff=0.85)
+            if not close:
+                continue  # another tool's variable (MODSTREAM_TEST_ONLY_KILL_STAGE, MODSTREAM_BENCH_REDIS)
         hint = f"; did you mean {close[0]}?" if close else "; see docs/configuration.md"
         return f"unknown setting {raw}{hint}"
     return None

@@ -17,6 +17,8 @@ UNKNOWN = [
     ({"MODSTREAM_KAFKA": "{}", "MODSTREAM_LOG__JSON_FORMAT": "true"}, None),  # a whole section as JSON
     ({"MODSTREAM_KAFKA__EXTRA__SOCKET_KEEPALIVE_ENABLE": "true"}, None),  # a key of a mapping setting
     ({"MODSTREAM_TEST_BOOTSTRAP": "x", "MODSTREAM_FUZZ_PROFILE": "ci"}, None),  # other tools' variables
+    ({"MODSTREAM_TEST_REDIS_URL": "x", "MODSTREAM_BENCH_REDIS": "x"}, None),
+    ({"MODSTREAM_TEST_ONLY_KILL_STAGE": "prep:3", "MODSTREAM_DAVIDSON_SUBSET": "1"}, None),
     ({"PATH": "/bin"}, None),
 ]
 
