@@ -115,6 +115,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         )
         if name == "show":
             action.add_argument("--json", action="store_true", help="one JSON object per dead letter")
+            action.add_argument(
+                "--max-messages", type=int, default=None, metavar="N", help="stop after showing N letters"
+            )
         if name == "replay":
             action.add_argument("--to-topic", default=None, help="publish here instead of the source topic")
             action.add_argument(
@@ -225,11 +228,20 @@ def letter_json(letter: DeadLetter) -> dict[str, object]:
     }
 
 
-def _show(settings: Settings, letters: Iterable[DeadLetter], keep: Filter, *, as_json: bool = False) -> int:
+def _show(
+    settings: Settings,
+    letters: Iterable[DeadLetter],
+    keep: Filter,
+    *,
+    as_json: bool = False,
+    max_messages: int | None = None,
+) -> int:
     import json
 
     shown = 0
     for letter in letters:
+        if max_messages is not None and shown >= max_messages:
+            break
         if not keep.accepts(letter):
             continue
         if as_json:
@@ -267,7 +279,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         letters = read_dead_letters(settings, topic, args.since_offset)
         if args.action == "show":
-            return _show(settings, letters, keep, as_json=args.json)
+            return _show(settings, letters, keep, as_json=args.json, max_messages=args.max_messages)
         report = replay(settings, letters, keep, to_topic=args.to_topic, dry_run=args.dry_run)
     except LookupError as exc:
         print(f"modstream dlq: {exc}", file=sys.stderr)

@@ -96,6 +96,8 @@ def test_cli_show_and_replay(settings: Settings, modstream_cli: Callable[..., ob
 def test_cli_show_json(settings: Settings, modstream_cli: Callable[..., object]) -> None:
     import json
 
+    first = modstream_cli(settings, "dlq", "show", "--json", "--max-messages", "1")
+    assert [json.loads(line)["offset"] for line in first.stdout.splitlines()] == [0], first.stderr
     shown = modstream_cli(settings, "dlq", "show", "--json", "--filter-stage", "decode")
     assert shown.returncode == 0, shown.stderr
     letters = [json.loads(line) for line in shown.stdout.splitlines()]
