@@ -73,8 +73,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-# Tools an operator runs by hand: their stdout/stderr is the interface, so only warnings are logged.
-TOOLS = frozenset({"check", "evaluate", "produce", "tail", "dlq"})
+# Commands whose own output is the interface (tools, the demo's story): only warnings are logged.
+QUIET = frozenset({"check", "evaluate", "produce", "tail", "dlq", "demo"})
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -88,7 +88,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     with Outcome(command=args.command, verbose=args.verbose, json_lines=json_mode_requested()) as outcome:
         settings = load_settings()  # a misspelt or invalid variable ends every command here, in one line
         configure_logging(settings.log)  # librdkafka's log included (events/kafka_log.py)
-        if args.command in TOOLS:
+        if args.command in QUIET:
             root = logging.getLogger()
             root.setLevel(max(root.level, logging.WARNING))
         outcome.code = int(args._run(args))
