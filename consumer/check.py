@@ -37,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
         with urllib.request.urlopen(url, timeout=args.timeout) as response:
             ok = response.status == 200
     except (urllib.error.URLError, OSError) as exc:
-        print(f"not ready: {url}: {exc}", file=sys.stderr)
+        print(f"modstream check: not ready: {url}: {exc}", file=sys.stderr)
         return 1
     print(("ready: " if ok else "not ready: ") + url)
     return 0 if ok else 1

@@ -2,6 +2,9 @@
 
 SIGTERM or SIGINT: stop taking posts, drain what is in flight, flush, commit, exit 0 within
 `MODSTREAM_CONSUMER__DRAIN_GRACE_S`. Settings come from the environment (see events/settings.py).
+
+Before anything is built the broker must answer within `MODSTREAM_KAFKA__CONNECT_TIMEOUT_S` (else exit 3,
+one line naming the address); a SIGINT during that wait ends the command at once (exit 130).
 """
 
 from __future__ import annotations
@@ -29,12 +32,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import logging
+
     from consumer.service import ConsumerService
+    from events.kafka import probe_broker
     from events.logs import configure_logging
     from events.settings import Settings
 
     settings = Settings()
     configure_logging(settings.log)
+    logging.getLogger(__name__).debug(
+        "waiting for the Kafka broker at %s (up to %gs)",
+        settings.kafka.bootstrap_servers,
+        settings.kafka.connect_timeout_s,
+    )
+    probe_broker(settings.kafka)  # default SIGINT handling here: KeyboardInterrupt, exit 130
     service = ConsumerService(settings, max_messages=args.max_messages, idle_exit_s=args.idle_exit)
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:

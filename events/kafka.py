@@ -4,17 +4,23 @@ The only module of `events` that imports confluent_kafka.
 
     >>> conf = consumer_config(settings.kafka, group_id=settings.kafka.group_id)
     >>> ensure_topics(settings.kafka, [settings.topics.posts, settings.topics.results])
+    >>> probe_broker(settings.kafka)      # BrokerUnreachable after kafka.connect_timeout_s
+
+Every client logs through Python logging (events/kafka_log.py), never straight to stderr.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from typing import Any
 
-from confluent_kafka import KafkaException
+from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from events.exits import BrokerUnreachable
+from events.kafka_log import kafka_logger
 from events.settings import KafkaSettings
 
 log = logging.getLogger(__name__)
@@ -32,6 +38,7 @@ def common_config(kafka: KafkaSettings) -> dict[str, Any]:
         "bootstrap.servers": kafka.bootstrap_servers,
         "client.id": kafka.client_id,
         "security.protocol": kafka.security_protocol,
+        "logger": kafka_logger(),
     }
     if kafka.sasl_mechanism:
         conf["sasl.mechanism"] = kafka.sasl_mechanism
@@ -80,9 +87,13 @@ def producer_config(kafka: KafkaSettings) -> dict[str, Any]:
 def ensure_topics(
     kafka: KafkaSettings, names: Iterable[str], *, partitions: int | None = None, timeout_s: float = 30.0
 ) -> None:
-    """Create the topics that do not exist yet; existing topics are left as they are."""
+    """Create the topics that do not exist yet; existing topics are left as they are. The listing waits
+    at most kafka.connect_timeout_s (BrokerUnreachable), so a dead broker cannot hold a start for long."""
     admin = AdminClient(common_config(kafka))
-    existing = set(admin.list_topics(timeout=timeout_s).topics)
+    try:
+        existing = set(admin.list_topics(timeout=min(timeout_s, kafka.connect_timeout_s)).topics)
+    except KafkaException as exc:
+        raise BrokerUnreachable(kafka.bootstrap_servers, kafka.connect_timeout_s, str(exc.args[0])) from exc
     wanted = [name for name in dict.fromkeys(names) if name not in existing]
     if not wanted:
         return
@@ -101,3 +112,32 @@ def ensure_topics(
         except KafkaException as exc:
             if "TOPIC_ALREADY_EXISTS" not in str(exc):
                 raise
+
+
+def probe_broker(
+    kafka: KafkaSettings,
+    *,
+    timeout_s: float | None = None,
+    clock: Callable[[], float] = time.monotonic,
+) -> None:
+    """Return once the broker answers a metadata request; BrokerUnreachable after `timeout_s`
+    (default kafka.connect_timeout_s). Asks in slices of at most 0.5 s, so a SIGINT (KeyboardInterrupt,
+    raised between two slices) is honoured within a second. The probe's own client logs nothing: its
+    failure is the one line the caller reports."""
+    timeout_s = kafka.connect_timeout_s if timeout_s is None else timeout_s
+    admin = AdminClient(common_config(kafka) | {"log_level": 0})
+    deadline = clock() + timeout_s
+    detail = ""
+    while True:
+        left = deadline - clock()
+        if left <= 0:
+            raise BrokerUnreachable(kafka.bootstrap_servers, timeout_s, detail)
+        started = clock()
+        try:
+            admin.list_topics(timeout=min(0.5, left))
+            return
+        except KafkaException as exc:
+            error = exc.args[0] if exc.args else exc
+            detail = error.str() if isinstance(error, KafkaError) else str(error)
+        # An all-brokers-down answer comes back at once: do not spin on it.
+        time.sleep(max(0.0, min(deadline - clock(), 0.1 - (clock() - started))))

@@ -40,6 +40,9 @@ class KafkaSettings(_Section):
     topic_partitions: int = Field(6, gt=0, description="partitions for topics modstream creates")
     replication_factor: int = Field(1, gt=0, description="replication for topics modstream creates")
     create_topics: bool = Field(True, description="create missing topics at start")
+    connect_timeout_s: float = Field(
+        5.0, gt=0, description="how long a command waits at start for the broker to answer; then exit 3"
+    )
     extra: dict[str, str] = Field(
         default_factory=dict, description="extra librdkafka properties passed through as they are"
     )

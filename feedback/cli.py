@@ -25,10 +25,12 @@ def run(args: argparse.Namespace) -> int:
     if args.data is not None:
         print("--data needs --once (the service reads the feedback topic)", file=sys.stderr)
         return 2
+    from events.kafka import probe_broker
     from events.logs import configure_logging
     from events.settings import Settings
     from feedback.service import run_service
 
     settings = Settings()
     configure_logging(settings.log)
+    probe_broker(settings.kafka)  # one line and exit 3 when it does not answer
     return run_service(settings)

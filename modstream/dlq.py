@@ -1,6 +1,7 @@
 """`modstream dlq show|replay`: inspect dead letters, and re-publish them once the cause is fixed.
 
     modstream dlq show                                    # one line per dead letter: where, stage, why
+    modstream dlq show --json                             # one JSON object per dead letter, for jq
     modstream dlq replay --filter-stage fetch --dry-run   # what would be replayed
     modstream dlq replay --filter-error-type timeout      # re-publish those to their source topic
     modstream dlq replay --since-offset 0:120,1:98        # only from these offsets on (per partition)
@@ -112,6 +113,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action.add_argument(
             "--since-offset", default=None, metavar="O|P:O,...", help="start at this offset (per partition)"
         )
+        if name == "show":
+            action.add_argument("--json", action="store_true", help="one JSON object per dead letter")
+            action.add_argument(
+                "--max-messages", type=int, default=None, metavar="N", help="stop after showing N letters"
+            )
         if name == "replay":
             action.add_argument("--to-topic", default=None, help="publish here instead of the source topic")
             action.add_argument(
@@ -202,10 +208,45 @@ def replay(
     return report
 
 
-def _show(settings: Settings, letters: Iterable[DeadLetter], keep: Filter) -> int:
+def letter_json(letter: DeadLetter) -> dict[str, object]:
+    """What `show --json` prints for one letter; the key is text (invalid UTF-8 replaced)."""
+    return {
+        "partition": letter.partition,
+        "offset": letter.offset,
+        "key": None if letter.key is None else letter.key.decode("utf-8", "replace"),
+        "stage": letter.stage,
+        "error_type": letter.error_type,
+        "error_message": letter.meta.get("error.message", ""),
+        "source": {
+            "topic": letter.meta.get("source.topic"),
+            "partition": letter.meta.get("source.partition"),
+            "offset": letter.meta.get("source.offset"),
+        },
+        "failed_at": letter.meta.get("failed_at"),
+        "reference": letter.reference,
+        "value_bytes": len(letter.value or b""),
+    }
+
+
+def _show(
+    settings: Settings,
+    letters: Iterable[DeadLetter],
+    keep: Filter,
+    *,
+    as_json: bool = False,
+    max_messages: int | None = None,
+) -> int:
+    import json
+
     shown = 0
     for letter in letters:
+        if max_messages is not None and shown >= max_messages:
+            break
         if not keep.accepts(letter):
+            continue
+        if as_json:
+            print(json.dumps(letter_json(letter)), flush=True)
+            shown += 1
             continue
         source = (
             f"{letter.meta.get('source.topic', '?')}:{letter.meta.get('source.partition', '?')}:"
@@ -232,15 +273,16 @@ def run(args: argparse.Namespace) -> int:
     try:
         parse_since(args.since_offset)
     except ValueError:
-        print(f"dlq: --since-offset must be OFFSET or P:O,P:O, not {args.since_offset!r}", file=sys.stderr)
+        since = args.since_offset
+        print(f"modstream dlq: --since-offset must be OFFSET or P:O,P:O, not {since!r}", file=sys.stderr)
         return 2
     try:
         letters = read_dead_letters(settings, topic, args.since_offset)
         if args.action == "show":
-            return _show(settings, letters, keep)
+            return _show(settings, letters, keep, as_json=args.json, max_messages=args.max_messages)
         report = replay(settings, letters, keep, to_topic=args.to_topic, dry_run=args.dry_run)
     except LookupError as exc:
-        print(f"dlq: {exc}", file=sys.stderr)
+        print(f"modstream dlq: {exc}", file=sys.stderr)
         return 1
     verb = "would replay" if args.dry_run else "replayed"
     print(

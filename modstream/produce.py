@@ -4,15 +4,18 @@
     modstream produce - < posts.jsonl             # from stdin
     modstream produce --raw broken.jsonl          # every line as it is (to exercise the dead-letter path)
 
-Each line is sent as it is written (the bytes are not re-encoded). Lines that are not valid posts are
-reported with their line number and skipped, unless --raw. Exit 0 when every line was delivered and
-acknowledged, 1 when any was skipped or failed.
+Each line is sent as it is written (the bytes are not re-encoded). The whole input is read and
+validated before the broker is asked anything: lines that are not valid posts are reported with their
+line number and skipped, unless --raw. Exit 0 when every line was delivered and acknowledged, 1 when
+any was skipped or failed, 2 when the file cannot be read, 3 when the broker does not answer within
+MODSTREAM_KAFKA__CONNECT_TIMEOUT_S (events/exits.py).
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +23,9 @@ from typing import TYPE_CHECKING, TextIO
 
 if TYPE_CHECKING:
     from events.settings import Settings
+
+
+_FLUSH_S = 60.0  # longest wait for the last acknowledgements
 
 
 @dataclass(frozen=True)
@@ -92,9 +98,13 @@ def produce_lines(settings: Settings, lines: Iterable[Line], topic: str | None =
             except BufferError:  # the local queue is full: let deliveries drain
                 producer.poll(0.5)
         producer.poll(0)
-    remaining = producer.flush(60)
+    # In slices, so a SIGINT (KeyboardInterrupt between two slices) is honoured within a second.
+    deadline = time.monotonic() + _FLUSH_S
+    remaining = producer.flush(0)
+    while remaining and time.monotonic() < deadline:
+        remaining = producer.flush(0.5)
     if remaining:
-        report.failed.append(f"{remaining} messages not acknowledged within 60s")
+        report.failed.append(f"{remaining} messages not acknowledged within {_FLUSH_S:g}s")
     return report
 
 
@@ -103,13 +113,18 @@ def _open(path: str) -> TextIO:
 
 
 def run(args: argparse.Namespace) -> int:
+    from events.kafka import probe_broker
     from events.settings import Settings
 
     settings = Settings()
+    # Read and validate everything first: a bad file is reported in full even with no broker.
     with _open(args.file) as handle:
-        report = produce_lines(settings, read_lines(handle, raw=args.raw), args.topic)
-    for line in report.skipped:
-        print(f"skipped line {line.number}: {line.error}", file=sys.stderr)
+        lines = list(read_lines(handle, raw=args.raw))
+    for line in lines:
+        if line.error is not None:
+            print(f"skipped line {line.number}: {line.error}", file=sys.stderr)
+    probe_broker(settings.kafka)
+    report = produce_lines(settings, lines, args.topic)
     for failure in report.failed:
         print(f"not delivered: {failure}", file=sys.stderr)
     topic = args.topic or settings.topics.posts

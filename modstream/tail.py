@@ -64,13 +64,13 @@ def run(args: argparse.Namespace) -> int:
         nonlocal stopping
         stopping = True
 
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
-    try:
+    try:  # SIGINT while the broker is asked: KeyboardInterrupt, exit 130 (modstream/failure.py)
         reader = TopicReader(settings.kafka, topic, start="beginning" if args.from_beginning else "end")
     except LookupError as exc:
-        print(f"tail: {exc}", file=sys.stderr)
+        print(f"modstream tail: {exc}", file=sys.stderr)
         return 1
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
     shown = 0
     with reader:
         for msg in reader.messages(idle_exit_s=args.idle_exit, stop=lambda: stopping):

@@ -12,6 +12,9 @@ not queried: the embedded broker answers ListOffsets with a too-low end offset o
 produced in batches, while its fetch responses are right. For the same reason `start="end"` also
 skips, in each partition, the messages stamped before the reader started, until the first one
 stamped after (on Kafka the end offset is right and this skips nothing).
+
+The broker must answer within `kafka.connect_timeout_s` (events.kafka.probe_broker: BrokerUnreachable
+otherwise), and every wait is short (polls of 0.2 s), so a stop request or SIGINT is seen within a second.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from typing import Literal
 
 from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, KafkaError, Message, TopicPartition
 
-from events.kafka import common_config
+from events.kafka import common_config, probe_broker
 from events.settings import KafkaSettings
 
 Start = Literal["beginning", "end"]
@@ -51,6 +54,7 @@ class TopicReader:
         # start="end": skip what was stamped before now, partition by partition (see the module doc).
         self._not_before_ms = int(wall_clock() * 1000) if start == "end" and since is None else None
         self._caught_up: set[int] = set()
+        probe_broker(kafka)
         self._consumer = Consumer(conf)
         self._clock = clock
         metadata = self._consumer.list_topics(topic, timeout=10)

@@ -63,6 +63,9 @@ def _train_once(args: argparse.Namespace, settings: Settings) -> int:
     from trainer.run import UnusableDataset, train_and_maybe_promote
     from trainer.training import TrainConfig
 
+    if not args.data.exists():
+        print(f"cannot train: {args.data}: no such file or directory", file=sys.stderr)
+        return 2
     try:
         dataset = read_dataset(args.data, args.format)
     except (OSError, ValueError) as exc:
@@ -107,14 +110,20 @@ def _train_once(args: argparse.Namespace, settings: Settings) -> int:
 
 def _notify(settings: Settings, version: str, path: Path, metrics: dict[str, float]) -> None:
     """Best effort: a model-updates event for running consumers (they also poll the registry)."""
-    from confluent_kafka import Producer
+    from confluent_kafka import KafkaException, Producer
 
     from events.kafka import producer_config
     from events.schemas import ModelUpdate, encode
 
     event = ModelUpdate(model_version=version, path=str(path), metrics=metrics)
     producer = Producer(producer_config(settings.kafka))
-    producer.produce(settings.topics.model_updates, key=version.encode(), value=encode(event))
+    try:
+        producer.produce(settings.topics.model_updates, key=version.encode(), value=encode(event))
+    except (BufferError, KafkaException) as exc:
+        log.warning(
+            "model-updates event for %s not sent (%s); consumers will see it by polling", version, exc
+        )
+        return
     left = producer.flush(10.0)
     if left:
         log.warning("model-updates event for %s not acknowledged; consumers will see it by polling", version)

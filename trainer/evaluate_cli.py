@@ -6,7 +6,8 @@
 `--model` is a checkpoint directory, or a registry root (its current version is used). `--split`
 picks the hash split the trainer uses (same holdout_fraction and seed from the settings), so
 `--split test` scores exactly the examples training never saw; the default `all` scores every example.
-The data's label set must be the model's (by name; the order may differ).
+The data's label set must be the model's (by name; the order may differ). Exit 4 (events/exits.py) when
+`--model` holds no usable model, 2 when the data cannot be read.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import numpy as np
 
+    from events.exits import ModelMissing
     from events.settings import Settings
     from model.checkpoint import CheckpointError
     from model.predictor import Predictor
@@ -41,18 +43,22 @@ def run(args: argparse.Namespace) -> int:
 
     settings = Settings()
     model_dir = args.model
+    if not model_dir.is_dir():
+        raise ModelMissing(f"no model at {model_dir}: not a checkpoint directory nor a registry")
     if not (model_dir / "metadata.json").is_file() and (model_dir / "CURRENT").is_file():
         current = ModelRegistry(model_dir).current()
         if current is None:
-            print(f"{model_dir}: the registry has no current version", file=sys.stderr)
-            return 2
+            raise ModelMissing(f"{model_dir}: the registry has no current version")
         model_dir = ModelRegistry(model_dir).path(current)
     try:
         dataset = read_dataset(args.data, args.format)
-        predictor = Predictor.load(model_dir, device=args.device or settings.device)
-    except (OSError, ValueError, CheckpointError) as exc:
+    except (OSError, ValueError) as exc:
         print(f"cannot evaluate: {exc}", file=sys.stderr)
         return 2
+    try:
+        predictor = Predictor.load(model_dir, device=args.device or settings.device)
+    except (OSError, ValueError, CheckpointError) as exc:
+        raise ModelMissing(f"cannot load the model: {exc}") from exc
     dataset, vetted = vet_images(dataset, size=predictor.checkpoint.config.image_size)
     if vetted.skipped:
         print(

@@ -91,3 +91,19 @@ def test_cli_show_and_replay(settings: Settings, modstream_cli: Callable[..., ob
     assert "replayed 1, skipped 4 by filter, failed 0" in replayed.stdout
     assert "next time: --since-offset 0:5" in replayed.stdout
     assert [(k, v) for k, v, _h in _posts(settings)] == [(LETTERS[2][0], LETTERS[2][1])]
+
+
+def test_cli_show_json(settings: Settings, modstream_cli: Callable[..., object]) -> None:
+    import json
+
+    first = modstream_cli(settings, "dlq", "show", "--json", "--max-messages", "1")
+    assert [json.loads(line)["offset"] for line in first.stdout.splitlines()] == [0], first.stderr
+    shown = modstream_cli(settings, "dlq", "show", "--json", "--filter-stage", "decode")
+    assert shown.returncode == 0, shown.stderr
+    letters = [json.loads(line) for line in shown.stdout.splitlines()]
+    assert [(x["offset"], x["key"], x["error_type"]) for x in letters] == [
+        (1, "k1", "not_json"),
+        (3, None, "not_utf8"),
+    ]
+    assert letters[0]["source"] == {"topic": settings.topics.posts, "partition": "0", "offset": "1"}
+    assert letters[0]["value_bytes"] == len(b"{broken") and letters[0]["reference"] is False

@@ -69,3 +69,31 @@ def test_tail_of_a_missing_topic_exits_1(
     settings = make_settings()
     proc = modstream_cli(settings, "tail", "--idle-exit", "1")
     assert proc.returncode == 1 and "does not exist" in proc.stderr
+
+
+def test_sigint_stops_a_running_tail_within_2s(make_settings: Callable[..., Settings]) -> None:
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.integration.tools.conftest import ROOT, settings_env
+
+    settings = make_settings()
+    _publish(settings, [_result("post-0", flagged=True)])
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "modstream.cli", "tail", "--from-beginning"],
+        env=settings_env(settings),
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    assert "post-0" in proc.stdout.readline()  # it is in its read loop
+    started = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    code = proc.wait(timeout=30)
+    took = time.monotonic() - started
+    print(f"tail: SIGINT -> exit {code} in {took:.2f}s")
+    assert code == 0 and took < 2.0, proc.stderr.read() if proc.stderr else ""
