@@ -40,6 +40,11 @@ class KafkaSettings(_Section):
     topic_partitions: int = Field(6, gt=0, description="partitions for topics modstream creates")
     replication_factor: int = Field(1, gt=0, description="replication for topics modstream creates")
     create_topics: bool = Field(True, description="create missing topics at start")
+    # lz4 by default: the cheapest codec in CPU per byte that still compresses JSON well, and one every
+    # librdkafka and Java client reads; a reader without lz4 (aiokafka without its extra) needs `none`.
+    compression: Literal["none", "gzip", "snappy", "lz4", "zstd"] = Field(
+        "lz4", description="codec of what modstream produces (results, dead letters, feedback, updates)"
+    )
     extra: dict[str, str] = Field(
         default_factory=dict, description="extra librdkafka properties passed through as they are"
     )
