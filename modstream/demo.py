@@ -13,7 +13,8 @@
    new version without a restart, and fresh posts are scored by it.
 
 Ctrl-C or SIGTERM at any point stops every child (each in its own process group) and exits 130.
-`--quick` is a shortened run for tests. Lines starting with `DEMO ` are a machine-readable summary.
+`--quick` is the shortened run the end-to-end test uses: fewer posts, the same training. Lines
+starting with `DEMO ` are a machine-readable summary.
 `--keep` leaves the broker and consumer running after the story, adds the review console, prints its
 URL with a one-time password, and waits for Ctrl-C (modstream/demo_keep.py).
 """
@@ -66,7 +67,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--posts", type=int, default=200, help="posts to stream before the retrain (default 200)"
     )
     parser.add_argument(
-        "--quick", action="store_true", help="a shortened run (fewer posts, smaller training)"
+        "--quick", action="store_true", help="a shortened run for tests (fewer posts, the same training)"
     )
     parser.add_argument(
         "--workdir",
