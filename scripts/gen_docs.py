@@ -145,7 +145,25 @@ def render_env_example(variables: list[SettingVar]) -> str:
         if var.description:
             lines.append(f"# {var.description}")
         lines.append(f"# {var.name}={var.default}")
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + COMPOSE_ONLY) + "\n"
+
+
+# Variables docker-compose.yml itself reads (no modstream setting reads them).
+COMPOSE_ONLY = [
+    "",
+    "# --- docker compose only ---",
+    "# required: Grafana's admin password (there is no default)",
+    "# GRAFANA_ADMIN_PASSWORD=",
+    "# GRAFANA_ADMIN_USER=admin",
+    "# address the published ports bind on the host; 0.0.0.0 = every interface",
+    "# BIND_ADDRESS=127.0.0.1",
+    "# the Kafka cluster id: 16 random bytes as unpadded base64url (22 characters)",
+    "# KAFKA_CLUSTER_ID=zrY3WguWT02QIGY0ToibHA",
+    "# deploy/docker-compose.gpu.yml: the GPU the trainer uses",
+    "# TRAINER_GPU=0",
+    "# host folder mounted read-only at /datasets in the trainer",
+    "# DATASETS_DIR=./datasets",
+]
 
 
 # Python's str.isspace() characters, spelled out: `str.strip()` in events/schemas.py decides what is blank,

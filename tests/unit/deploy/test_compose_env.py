@@ -154,3 +154,17 @@ def test_interpolation_reads_like_compose() -> None:
     assert interpolate("${A:-x}", {"A": "v"}) == "v"
     with pytest.raises(MissingVariable):
         interpolate("${B:?needed}", {})
+
+
+def test_every_compose_variable_is_in_the_env_example_with_its_default() -> None:
+    example = (COMPOSE.parent / "deploy" / ".env.example").read_text(encoding="utf-8")
+    written = dict(re.findall(r"^# ([A-Z][A-Z0-9_]*)=(.*)$", example, flags=re.MULTILINE))
+    for path in _FILES:
+        for name, default in re.findall(r"\$\{([A-Z][A-Z0-9_]*)(?::?[-?]([^}]*))?\}", path.read_text()):
+            if name.startswith("MODSTREAM_"):
+                continue  # settings: the generated part of the file, checked by test_compose.py
+            assert name in written, f"{path.name} reads {name}, which deploy/.env.example does not list"
+            if default and name != "GRAFANA_ADMIN_PASSWORD":
+                assert written[name] == default, (
+                    f"{name}: .env.example says {written[name]!r}, compose {default!r}"
+                )
