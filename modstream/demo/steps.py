@@ -1,4 +1,4 @@
-"""The steps of `modstream demo` (modstream/demo/command.py runs them in order and prints what they return)."""
+"""The steps of `modstream demo` (demo/command.py runs them in order and prints what they return)."""
 
 from __future__ import annotations
 
