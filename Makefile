@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-unit test-integration test-davidson fuzz lint format bench clean browser-deps
+.PHONY: install demo test test-unit test-integration test-davidson fuzz lint format bench clean browser-deps prometheus-deps
 
 # (Re)creates the virtualenv when pyproject.toml or the lock changes. torch and torchvision first,
 # pinned, so that nothing else can pull a different (multi-GB) build.
@@ -38,6 +38,12 @@ test-davidson: install
 browser-deps:
 	@if [ -x /usr/bin/chromedriver ] && [ -x /usr/bin/chromium ]; then echo "chromium and chromedriver present"; \
 	else apt-get update && apt-get install -y chromium chromium-driver; fi
+
+# The dashboard test (tests/integration/observability) runs Debian's `prometheus` against a live consumer
+# with the project's scrape configuration; installed when missing. Needs root, as CI has.
+prometheus-deps:
+	@if command -v prometheus >/dev/null 2>&1; then echo "prometheus present"; \
+	else apt-get update && apt-get install -y prometheus; fi
 
 # The fuzz suite at full strength (at least 10,000 hostile messages per target; `make test` runs a few
 # hundred per target).

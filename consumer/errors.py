@@ -32,8 +32,12 @@
 Every error carries where it happened (`Where`: topic, partition, offset, post_id) and its stage, so a log
 line or a dead-letter header can say which post failed where. `ACTIONS` is the only place that maps an
 error to what happens next, and `as_error` the only place that turns a foreign exception into an error of
-the tree: a catch site calls `as_error`, asks `action_for`, and does what it says. An exception met while
-handling one post is that post's outcome, never the stage's end.
+the tree. Catch sites use them in two ways. Where the stage alone fixes the action (decode, preprocess,
+model: always DEAD_LETTER), the site calls `post_error` (`as_error` for those stages) and dead-letters the
+post without asking; workers.py asserts `action_for` agrees where it re-raises, and routing.py's
+bisection makes its ModelFailed directly. Where the action is not fixed by the site (the fetch start, the
+cache lookup and write, a failed delivery), the site asks `action_for` and does what it says. An
+exception met while handling one post is that post's outcome, never the stage's end.
 
 The Kafka adapters' client-level errors meet no post and stay theirs: a refused offset commit
 (kafka_source: tried again at the next interval), an unreadable model-updates topic (kafka_updates:

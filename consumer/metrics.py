@@ -7,7 +7,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector, generate_latest
 
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 _BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
@@ -17,6 +17,8 @@ class ConsumerMetrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
+        # CPU, memory, open files and start time of this process (process_*; empty off Linux).
+        ProcessCollector(registry=r)
         self.consumed = Counter("modstream_consumed", "posts taken from the posts topic", registry=r)
         self.published = Counter(
             "modstream_published", "results acknowledged by the broker", ["cached"], registry=r

@@ -1,4 +1,4 @@
-"""`modstream consume`: the poll loop, and the assembly of every part around it.
+"""`modstream consume`: the poll loop. consumer/assembly.py builds, starts and closes the parts around it.
 
 The poll loop is the only thread that touches the Kafka consumer and the offset ledger:
 

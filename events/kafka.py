@@ -77,7 +77,7 @@ def producer_config(kafka: KafkaSettings) -> dict[str, Any]:
             "acks": "all",
             "enable.idempotence": True,
             "linger.ms": 5,
-            "compression.type": "lz4",
+            "compression.type": kafka.compression,
             "message.max.bytes": PRODUCER_MAX_MESSAGE_BYTES,
         }
         | dict(kafka.extra)

@@ -43,6 +43,11 @@ class KafkaSettings(_Section):
     connect_timeout_s: float = Field(
         5.0, gt=0, description="how long a command waits at start for the broker to answer; then exit 3"
     )
+    # lz4 by default: the cheapest codec in CPU per byte that still compresses JSON well, and one every
+    # librdkafka and Java client reads; a reader without lz4 (aiokafka without its extra) needs `none`.
+    compression: Literal["none", "gzip", "snappy", "lz4", "zstd"] = Field(
+        "lz4", description="codec of what modstream produces (results, dead letters, feedback, updates)"
+    )
     extra: dict[str, str] = Field(
         default_factory=dict, description="extra librdkafka properties passed through as they are"
     )

@@ -2,7 +2,8 @@
 
     >>> ingestor = FeedbackIngestor(store, fetch_many=fetcher_adapter, labels=lambda: DEFAULT_LABELS)
     >>> outcome = ingestor.ingest(messages)          # every message ends stored, ignored or dead-lettered
-    >>> producer.send_dead_letters(outcome.dead_letters); commit(commit_positions(messages))
+    >>> if send_dead_letters(sink, dlq_topic, outcome.dead_letters, sleep=stop.wait):   # all acknowledged
+    ...     source.commit(commit_positions(messages))
 
 Per message, in order:
 

@@ -1,4 +1,7 @@
-"""The trainer's only confluent_kafka code: the feedback consumer and one producer for its outputs.
+"""The trainer service's Kafka clients: the feedback consumer and one producer for its outputs.
+
+(The trainer's other confluent_kafka uses are small: trainer/cli.py's one-shot producer of the
+model-updates event after `modstream train --once`, and dead_letters.py catching KafkaException.)
 
     >>> source = FeedbackSource(settings)     # subscribed to topics.feedback and .results, auto-commit off
     >>> batch = source.poll(max_messages=100, timeout_s=0.5)

@@ -1,7 +1,7 @@
 """The retraining job of the trainer service: start, resume, harvest, and announce a new version.
 
-    >>> job = RetrainJob(store, trigger, train=train_fn, publish=publish_fn, label_set=labels_fn,
-    ...                  clock=time.time)
+    >>> job = RetrainJob(store, trigger, train=train_fn, make_update=make_update_fn, publish=publish_fn,
+    ...                  label_set=labels_fn, clock=time.time)
     >>> job.tick()          # after every batch and idle poll: harvest a finished run, maybe start one
 
 A training runs in a worker thread so the service keeps polling Kafka (a consumer that stops polling

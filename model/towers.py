@@ -30,7 +30,7 @@ TINY_BERT: dict[str, Any] = {
 
 
 class TinyCNN(nn.Module):
-    """A few-thousand-parameter image tower that runs in milliseconds on a CPU core."""
+    """A ~24k-parameter image tower (23,808 at the default width) that runs in milliseconds on a CPU core."""
 
     def __init__(self, width: int = 64) -> None:
         super().__init__()

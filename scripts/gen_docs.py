@@ -145,7 +145,62 @@ def render_env_example(variables: list[SettingVar]) -> str:
         if var.description:
             lines.append(f"# {var.description}")
         lines.append(f"# {var.name}={var.default}")
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + COMPOSE_ONLY) + "\n"
+
+
+# Variables docker-compose.yml itself reads (no modstream setting reads them).
+COMPOSE_ONLY = [
+    "",
+    "# --- docker compose only ---",
+    "# required: Grafana's admin password (there is no default)",
+    "# GRAFANA_ADMIN_PASSWORD=",
+    "# GRAFANA_ADMIN_USER=admin",
+    "# address the published ports bind on the host; 0.0.0.0 = every interface",
+    "# BIND_ADDRESS=127.0.0.1",
+    "# the Kafka cluster id: 16 random bytes as unpadded base64url (22 characters)",
+    "# KAFKA_CLUSTER_ID=zrY3WguWT02QIGY0ToibHA",
+    "# deploy/docker-compose.gpu.yml: the GPU the trainer uses",
+    "# TRAINER_GPU=0",
+    "# host folder mounted read-only at /datasets in the trainer",
+    "# DATASETS_DIR=./datasets",
+]
+
+
+# Python's str.isspace() characters, spelled out: `str.strip()` in events/schemas.py decides what is blank,
+# and a regex `\S` would differ (ECMA-262 counts U+FEFF as space and U+001C..U+001F, U+0085 not).
+_PY_SPACE = "\t\n\u000b\u000c\r\u001c-\u001f \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+NOT_BLANK = f"[^{_PY_SPACE}]"  # somewhere in the string: a character that is not space
+NO_NUL = "^[^\u0000]*$"
+
+
+def _has(field: str, **rule: Any) -> dict[str, Any]:
+    return {"required": [field], "properties": {field: {"type": "string", **rule}}}
+
+
+# What the models' validators refuse that pydantic cannot see (events/schemas.py: Post._reject_nul,
+# Post._blank_is_absent + _has_content, Feedback._has_content). tests/unit/docs/test_schema_agreement.py
+# feeds one corpus to these schemas and to the decoder and finds no disagreement.
+_VALIDATOR_RULES: dict[str, dict[str, Any]] = {
+    "post": {
+        "properties": {field: {"pattern": NO_NUL} for field in ("post_id", "text", "image_url")},
+        "anyOf": [_has("text", pattern=NOT_BLANK), _has("image_url", pattern=NOT_BLANK)],
+    },
+    "feedback": {
+        "anyOf": [_has("text", pattern=NOT_BLANK), _has("image_url", minLength=1)],
+    },
+}
+
+
+def _with_validator_rules(name: str, schema: dict[str, Any]) -> dict[str, Any]:
+    rules = _VALIDATOR_RULES.get(name, {})
+    for field, extra in rules.get("properties", {}).items():
+        prop = schema["properties"][field]
+        # `text: str | None` is an anyOf of string and null: the rule goes on the string branch.
+        target = next((b for b in prop.get("anyOf", []) if b.get("type") == "string"), prop)
+        target.update(extra)
+    if "anyOf" in rules:
+        schema["anyOf"] = rules["anyOf"]
+    return schema
 
 
 def render_schemas() -> dict[str, str]:
@@ -155,7 +210,7 @@ def render_schemas() -> dict[str, str]:
         mode: Literal["validation", "serialization"] = (
             "validation" if name in INPUT_EVENTS else "serialization"
         )
-        schema = model.model_json_schema(mode=mode)
+        schema = _with_validator_rules(name, model.model_json_schema(mode=mode))
         schema = {
             "$schema": "https://json-schema.org/draft/2020-12/schema",
             "$id": f"https://modstream.invalid/schemas/{name}.schema.json",

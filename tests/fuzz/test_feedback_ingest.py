@@ -22,10 +22,10 @@ from hypothesis import event, given
 from hypothesis import strategies as st
 
 from events.schemas import InvalidEvent, decode_feedback
+from feedback.ingest import FeedbackIngestor, FetchOutcome
+from feedback.store import FeedbackStore
 from model.labels import DEFAULT_LABELS
 from tests.fuzz.grammar import feedback, keys
-from trainer.ingest import FeedbackIngestor, FetchOutcome
-from trainer.store import FeedbackStore
 
 _offsets = itertools.count()
 

@@ -9,6 +9,9 @@
 The three votes become soft targets: the fraction of annotators that chose each class, so
 [1, 1, 0] -> Racist 0.667, NotHate 0.333.
 
+Tweet text comes as Twitter's API served it, with `&`, `<` and `>` as HTML entities (`&amp;`, `&lt;3`);
+it is unescaped once, so the model trains on the text a user saw (and a post on the wire carries).
+
 The files are hostile (see trainer.readers.files): a tweet id must be a plain id before a file name is
 built from it, and an image or OCR file must be a regular file under the root (a symlink out of it, a
 FIFO, an oversized file is ignored with a warning). A bad tweet is skipped and counted; a GT file that
@@ -17,6 +20,7 @@ is not a JSON object of objects is a DatasetFileError.
 
 from __future__ import annotations
 
+import html
 import json
 import logging
 import re
@@ -121,7 +125,7 @@ def _example(root: Path, tweet_id: str, entry: object, splits: dict[str, Split])
         raise ValueError("labels is not a list of votes")
     targets = vote_fractions(votes, len(DEFAULT_LABELS))
     tweet_text = entry.get("tweet_text")
-    text = _TCO.sub("", tweet_text if isinstance(tweet_text, str) else "").strip()
+    text = _TCO.sub("", html.unescape(tweet_text) if isinstance(tweet_text, str) else "").strip()
     ocr = _ocr_text(root, tweet_id)
     if ocr:
         text = f"{text} {ocr}".strip()

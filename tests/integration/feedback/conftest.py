@@ -149,6 +149,7 @@ class TrainerProcess:
 
     def __init__(self, settings: Settings, log_path: Path, **options: Any) -> None:
         config = log_path.with_suffix(".settings.json")
+        self.held_marker = config.with_name(config.name + ".held")  # run_trainer.py's hold_after_epoch
         config.write_text(
             json.dumps({"settings": json.loads(settings.model_dump_json()), "options": options})
         )

@@ -54,11 +54,13 @@ def test_sigkill_during_training_resumes_and_promotes(
         )
     produce(settings, events)
 
-    first = TrainerProcess(settings, tmp_path / "first.log", pace_epochs_s=0.4)
+    # Held after its second saved epoch (run_trainer.py), so the kill lands mid-training on any machine.
+    first = TrainerProcess(settings, tmp_path / "first.log", hold_after_epoch=2)
     trainer_processes.append(first)
-    first.wait_until(lambda: saved_epoch(settings) >= 2, timeout_s=120, what="two saved epochs")
+    first.wait_until(first.held_marker.is_file, timeout_s=120, what="the training held after epoch 2")
     first.kill()
     killed_at = saved_epoch(settings)
+    assert killed_at == int(first.held_marker.read_text()) == 2
     assert "retrain decision: train" in first.log()
     assert "promotion:" not in first.log(), "the kill should land before the training finished"
     total = int(re.findall(r"epoch \d+/(\d+)", first.log())[0])

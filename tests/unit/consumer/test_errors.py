@@ -103,9 +103,9 @@ def test_every_stage_has_a_row_and_unknown_stages_are_refused() -> None:
 
 def test_delivery_failed_is_one_class_shared_with_the_trainer() -> None:
     import events.errors
-    import trainer.kafka_io
+    import feedback.kafka_io
 
-    assert DeliveryFailed is events.errors.DeliveryFailed is trainer.kafka_io.DeliveryFailed
+    assert DeliveryFailed is events.errors.DeliveryFailed is feedback.kafka_io.DeliveryFailed
     assert "MSG_TIMED_OUT" in str(DeliveryFailed("MSG_TIMED_OUT: 30 s", where=WHERE))
 
 

@@ -15,23 +15,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from pydantic import BaseModel
 
 from events.settings import Settings
 from modstream.cli import COMMANDS
+from tests.unit.deploy.compose_env import COMPOSE, GPU_OVERRIDE, ROOT, load_resolved
 
-ROOT = Path(__file__).resolve().parents[3]
-COMPOSE = ROOT / "docker-compose.yml"
-GPU_OVERRIDE = ROOT / "deploy" / "docker-compose.gpu.yml"
 MODSTREAM_VAR = re.compile(r"\bMODSTREAM_[A-Z0-9_]+")
 PINNED_TAG = re.compile(r"^v?\d+\.\d+\.\d+([.-][\w.-]+)?$")
 
 
 def _load(path: Path) -> dict[str, Any]:
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    assert isinstance(data, dict), f"{path} is not a mapping"
-    return data
+    """The file as Compose runs it with the operator's required `.env` and nothing else set."""
+    return load_resolved(path)
 
 
 @pytest.fixture(scope="module")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import subprocess
 import tomllib
 from pathlib import Path
 
@@ -91,3 +92,42 @@ def test_every_installed_package_is_copied_into_the_build(stages: dict[str, list
         rest.split()[0] for word, rest in stages["builder"] if word == "COPY" and not rest.startswith("--")
     }
     assert packages <= copied, f"not copied into the image: {sorted(packages - copied)}"
+
+
+def _torch_install_script(stages: dict[str, list[tuple[str, str]]]) -> str:
+    (script,) = [rest for word, rest in stages["builder"] if word == "RUN" and "TORCH_VARIANT" in rest]
+    return script
+
+
+@pytest.mark.parametrize(
+    ("variant", "wanted", "unwanted"),
+    [
+        (
+            "cpu",
+            ["download.pytorch.org/whl/cpu", "torch==2.14.1+cpu", "torchvision==0.29.1+cpu"],
+            ["torch==2.14.1 "],
+        ),
+        ("cuda", ["torch==2.14.1", "torchvision==0.29.1"], ["download.pytorch.org", "+cpu"]),
+    ],
+)
+def test_the_torch_variant_build_arg_picks_the_wheels(
+    stages: dict[str, list[tuple[str, str]]], variant: str, wanted: list[str], unwanted: list[str]
+) -> None:
+    """Run the builder's torch step with `pip` replaced by an echo: the CPU variant must not pull CUDA."""
+    assert "TORCH_VARIANT=cuda" in [rest for word, rest in stages["builder"] if word == "ARG"]
+    defaults = [rest for word, rest in stages["builder"] if word == "ARG" and "=" in rest]
+    prelude = "".join(f"{d.split('=', 1)[0]}={d.split('=', 1)[1]}\n" for d in defaults)
+    shell = f'pip() {{ echo "pip $*"; }}\n{prelude}TORCH_VARIANT={variant}\n{_torch_install_script(stages)}\n'
+    done = subprocess.run(["sh", "-ec", shell], capture_output=True, text=True, timeout=30, check=True)
+    (line,) = done.stdout.splitlines()
+    assert "-c requirements.lock" in line
+    for text in wanted:
+        assert text in line + " ", (variant, line)
+    for text in unwanted:
+        assert text not in line + " ", (variant, line)
+
+
+def test_an_unknown_torch_variant_fails_the_build(stages: dict[str, list[tuple[str, str]]]) -> None:
+    shell = f'pip() {{ echo "pip $*"; }}\nTORCH_VARIANT=rocm\n{_torch_install_script(stages)}\n'
+    done = subprocess.run(["sh", "-ec", shell], capture_output=True, text=True, timeout=30)
+    assert done.returncode != 0 and "TORCH_VARIANT" in done.stderr

@@ -12,6 +12,7 @@ import yaml
 
 from consumer.metrics import ConsumerMetrics
 from feedback.quality import QualityCollector, QualityWindow
+from tests.unit.deploy.compose_env import COMPOSE, GPU_OVERRIDE, load_resolved
 
 ROOT = Path(__file__).resolve().parents[3]
 DASHBOARD = ROOT / "deploy" / "grafana" / "dashboards" / "modstream.json"
@@ -78,7 +79,7 @@ def test_panels_use_the_provisioned_datasource(dashboard: dict[str, Any]) -> Non
 
 def test_grafana_loads_the_dashboard_from_the_mounted_folder() -> None:
     provider = yaml.safe_load((ROOT / "deploy/grafana/provisioning/dashboards/modstream.yml").read_text())
-    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    compose = load_resolved(COMPOSE)
     mounts = dict(reversed(v.split(":")[:2]) for v in compose["services"]["grafana"]["volumes"])
     path = provider["providers"][0]["options"]["path"]
     assert (ROOT / mounts[path] / DASHBOARD.name).is_file()
@@ -86,26 +87,37 @@ def test_grafana_loads_the_dashboard_from_the_mounted_folder() -> None:
 
 def test_prometheus_scrapes_every_consumer_replica_on_the_metrics_port() -> None:
     config = yaml.safe_load((ROOT / "deploy/prometheus/prometheus.yml").read_text())
-    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
+    compose = load_resolved(COMPOSE)["services"]
+    gpu = load_resolved(GPU_OVERRIDE)["services"]
     jobs = {job["job_name"]: job for job in config["scrape_configs"]}
     port = int(compose["consumer"]["environment"]["MODSTREAM_METRICS__PORT"])
-    # DNS discovery: one A record per replica, so `--scale consumer=N` needs no edit here.
+    # DNS discovery: one A record per replica, so `--scale consumer=N` needs no edit here; the GPU
+    # override's one-service-per-GPU consumers are named too (a name that does not resolve yields none).
     (sd,) = jobs["consumer"]["dns_sd_configs"]
-    assert sd["names"] == ["consumer"] and sd["type"] == "A" and sd["port"] == port
+    assert sd["type"] == "A" and sd["port"] == port
+    consumers = {
+        name for name, s in {**compose, **gpu}.items() if s.get("command") == ["modstream", "consume"]
+    }
+    assert consumers >= {"consumer", "consumer-gpu1"}
+    assert set(sd["names"]) >= consumers, f"not scraped: {sorted(consumers - set(sd['names']))}"
 
 
-def test_only_the_consumer_opts_into_a_non_loopback_health_server() -> None:
+def test_only_the_scraped_services_open_their_health_server() -> None:
     """Loopback is the default (tests/unit/deploy cannot run Docker); the compose file opens the consumer's
-    health server to the compose network, where Prometheus scrapes it, and publishes no port for it."""
+    and the trainer's metrics server to the compose network, where Prometheus scrapes them, and publishes
+    no port for either."""
     from events.settings import MetricsSettings
 
     assert MetricsSettings().host == "127.0.0.1"
-    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
-    assert compose["consumer"]["environment"]["MODSTREAM_METRICS__HOST"] == "0.0.0.0"
-    assert "ports" not in compose["consumer"]
+    compose = load_resolved(COMPOSE)["services"]
+    opened = {"consumer": "MODSTREAM_METRICS__HOST", "trainer": "MODSTREAM_FEEDBACK__METRICS_HOST"}
+    for name, variable in opened.items():
+        assert compose[name]["environment"][variable] == "0.0.0.0"
+        assert "ports" not in compose[name]
     for name, service in compose.items():
-        if name != "consumer":
-            assert "MODSTREAM_METRICS__HOST" not in (service.get("environment") or {}), name
+        for variable in opened.values():
+            if opened.get(name) != variable:
+                assert variable not in (service.get("environment") or {}), name
 
 
 def test_prometheus_scrapes_the_feedback_service() -> None:

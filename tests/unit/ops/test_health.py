@@ -20,9 +20,9 @@ from pathlib import Path
 import pytest
 
 from consumer.assembly import health_server
-from ops.health import HealthServer
 from consumer.metrics import ConsumerMetrics
 from events.settings import MetricsSettings
+from ops.health import HealthServer
 
 ROOT = Path(__file__).resolve().parents[3]
 

@@ -5,14 +5,13 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import yaml
-
 ROOT = Path(__file__).resolve().parents[3]
 
 
 def test_compose_review_service_is_published_on_loopback_only() -> None:
-    services = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
-    review = services["review"]
+    from tests.unit.deploy.compose_env import COMPOSE, load_resolved
+
+    review = load_resolved(COMPOSE)["services"]["review"]
     assert review["command"][:2] == ["modstream", "review"]
     assert review["ports"] == ["127.0.0.1:8088:8088"]
     assert "--no-auth" not in review["command"]

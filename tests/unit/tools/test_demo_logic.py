@@ -11,8 +11,8 @@ from PIL import Image
 
 from events.schemas import InvalidEvent, LabelScore, Result, decode_feedback, decode_post
 from model.synthetic import KEYWORDS, RULES
-from modstream.demo_collect import Outcome, percentile, summarize
-from modstream.demo_data import BENIGN, BLIND_SPOT, LABELS, DemoPost, DemoWorld
+from modstream.demo.collect import Outcome, percentile, summarize
+from modstream.demo.data import BENIGN, BLIND_SPOT, LABELS, DemoPost, DemoWorld
 
 
 @pytest.mark.parametrize(

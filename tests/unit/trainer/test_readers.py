@@ -20,7 +20,12 @@ def _mmhs(root: Path) -> Path:
             "labels_str": [],
             "img_url": "",
         },
-        "102": {"tweet_text": "second", "labels": [2, 2, 2], "labels_str": [], "img_url": ""},
+        "102": {
+            "tweet_text": "second &amp; &lt;3 &amp;lt;",
+            "labels": [2, 2, 2],
+            "labels_str": [],
+            "img_url": "",
+        },
         "103": {"tweet_text": "third", "labels": [5, 3, 1], "labels_str": [], "img_url": ""},
         "104": {"tweet_text": "bad votes", "labels": [9], "labels_str": [], "img_url": ""},
     }
@@ -49,6 +54,7 @@ def test_mmhs150k_layout(tmp_path: Path) -> None:
     assert first.targets == pytest.approx((2 / 3, 1 / 3, 0, 0, 0, 0))
     assert first.image_path == root / "img_resized" / "101.jpg" and first.split == "train"
     assert by_key["102"].image_path is None and by_key["102"].targets[2] == 1.0
+    assert by_key["102"].text == "second & <3 &lt;"  # HTML entities unescaped once, as Twitter escaped them
     assert by_key["103"].split == "test"
     assert by_key["103"].targets == pytest.approx((0, 1 / 3, 0, 1 / 3, 0, 1 / 3))
 

@@ -19,13 +19,13 @@ import time
 import urllib.request
 from typing import TYPE_CHECKING
 
-from modstream import demo_view as view
-from modstream.demo_steps import free_port
+from modstream.demo import view
+from modstream.demo.steps import free_port
 
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from modstream.demo_stack import Children
+    from modstream.demo.stack import Children
 
 MODERATOR = "demo"
 

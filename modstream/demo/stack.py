@@ -19,7 +19,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import IO, Any
 
-from modstream.demo_data import ImageStore
+from modstream.demo.data import ImageStore
 
 
 class ImageServer:

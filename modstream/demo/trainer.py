@@ -1,4 +1,4 @@
-"""`python -m modstream.demo_trainer --epochs N`: the trainer service, bounded to one training, for the demo.
+"""`python -m modstream.demo.trainer --epochs N`: the trainer service, bounded to one training, for the demo.
 
 This is `feedback.service.run_service` (the service `modstream train` runs: feedback topic -> durable
 store -> retrain -> evaluate -> promote -> model-updates event), stopped after its first finished

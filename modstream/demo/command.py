@@ -4,7 +4,7 @@
    Cache: the Redis at MODSTREAM_REDIS__URL if it answers, else the in-process memory:// cache.
    Images: a loopback HTTP server, allow-listed through MODSTREAM_FETCH__ALLOW_HOSTS.
 2. Model: when the registry is empty, a `tiny` model is trained on historical demo data that has a
-   blind spot (see modstream/demo_data.py) and promoted into the registry.
+   blind spot (see modstream/demo/data.py) and promoted into the registry.
 3. `modstream consume` runs as a child process; ~200 posts are streamed through it (a few text-only,
    image-only, with a dead image link, or malformed; the last ones reposts, served from the cache).
    A table of results and a summary follow, with accuracy against the demo's truth.
@@ -13,9 +13,10 @@
    new version without a restart, and fresh posts are scored by it.
 
 Ctrl-C or SIGTERM at any point stops every child (each in its own process group) and exits 130.
-`--quick` is a shortened run for tests. Lines starting with `DEMO ` are a machine-readable summary.
+`--quick` is the shortened run the end-to-end test uses: fewer posts, the same training. Lines
+starting with `DEMO ` are a machine-readable summary.
 `--keep` leaves the broker and consumer running after the story, adds the review console, prints its
-URL with a one-time password, and waits for Ctrl-C (modstream/demo_keep.py).
+URL with a one-time password, and waits for Ctrl-C (modstream/demo/keep.py).
 """
 
 from __future__ import annotations
@@ -29,36 +30,16 @@ import sys
 import tempfile
 import time
 import uuid
-from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
 
+from modstream.demo.plan import Plan
+
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from modstream.demo_stack import Children
-
-
-@dataclass(frozen=True)
-class Plan:
-    posts: int  # streamed before the retrain, reposts included
-    reposts: int  # of those, shares of earlier posts (cache hits)
-    train_examples: int  # historical data of the first model
-    feedback: int  # moderators' decisions sent to the trainer
-    after_swap: int  # posts streamed after the hot swap
-    epochs: int
-
-    @classmethod
-    def full(cls, posts: int = 200) -> Plan:
-        return cls(
-            posts=posts, reposts=posts // 8, train_examples=600, feedback=600, after_swap=60, epochs=50
-        )
-
-    @classmethod
-    def quick(cls) -> Plan:
-        # Fewer posts; the same training (a smaller one is not reliably well above chance).
-        return cls(posts=60, reposts=8, train_examples=600, feedback=600, after_swap=30, epochs=50)
+    from modstream.demo.stack import Children
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -66,7 +47,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--posts", type=int, default=200, help="posts to stream before the retrain (default 200)"
     )
     parser.add_argument(
-        "--quick", action="store_true", help="a shortened run (fewer posts, smaller training)"
+        "--quick", action="store_true", help="a shortened run for tests (fewer posts, the same training)"
     )
     parser.add_argument(
         "--workdir",
@@ -85,7 +66,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from modstream.demo_stack import Children
+    from modstream.demo.stack import Children
 
     console = Console(highlight=False)
     if not console.is_terminal:  # piped or captured: wide enough for the tables, no wrapping
@@ -132,11 +113,11 @@ def _demo(
     keep_running: bool = False,
 ) -> int:
     from events.settings import Settings
-    from modstream import demo_view as view
-    from modstream.demo_collect import Collector, summarize
-    from modstream.demo_data import DemoWorld
-    from modstream.demo_stack import ImageServer, wait_ready
-    from modstream.demo_steps import (
+    from modstream.demo import view
+    from modstream.demo.collect import Collector, summarize
+    from modstream.demo.data import DemoWorld
+    from modstream.demo.stack import ImageServer, wait_ready
+    from modstream.demo.steps import (
         ensure_model,
         environment,
         feedback_and_retrain,
@@ -218,7 +199,7 @@ def _demo(
     _machine_lines(view.summary_lines(after, "after"))
 
     if keep_running:  # until Ctrl-C, which stops every child as it always does
-        from modstream.demo_keep import keep_running as keep
+        from modstream.demo.keep import keep_running as keep
 
         keep(console, children)
 

@@ -6,8 +6,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from modstream.demo_collect import Outcome, Summary
-from modstream.demo_data import DemoPost
+from modstream.demo.collect import Outcome, Summary
+from modstream.demo.data import DemoPost
 
 TOP3 = "top-3 by score (* = a true label)"
 

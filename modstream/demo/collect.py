@@ -18,7 +18,7 @@ from events.dead_letter import parse_dead_letter_headers
 from events.kafka import common_config
 from events.schemas import Result
 from events.settings import KafkaSettings
-from modstream.demo_data import BENIGN, LABELS, DemoPost
+from modstream.demo.data import BENIGN, LABELS, DemoPost
 from modstream.dlq import header_pairs
 
 

@@ -1,4 +1,4 @@
-"""The steps of `modstream demo` (modstream/demo.py runs them in order and prints what they return)."""
+"""The steps of `modstream demo` (demo/command.py runs them in order and prints what they return)."""
 
 from __future__ import annotations
 
@@ -21,14 +21,14 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
-from modstream.demo_view import note
+from modstream.demo.view import note
 
 if TYPE_CHECKING:
     from events.settings import Settings
-    from modstream.demo import Plan
-    from modstream.demo_collect import Collector
-    from modstream.demo_data import DemoPost, DemoWorld
-    from modstream.demo_stack import Children
+    from modstream.demo.collect import Collector
+    from modstream.demo.data import DemoPost, DemoWorld
+    from modstream.demo.plan import Plan
+    from modstream.demo.stack import Children
 
 
 def free_port() -> int:
@@ -53,7 +53,7 @@ def start_broker(console: Console, children: Children) -> str:
 
 def pick_cache(console: Console, run_id: str) -> str:
     from events.settings import RedisSettings, redact_url
-    from modstream.demo_stack import redis_answers
+    from modstream.demo.stack import redis_answers
 
     url = os.environ.get("MODSTREAM_REDIS__URL") or str(RedisSettings.model_fields["url"].default)
     if url.startswith("redis") and redis_answers(url):
@@ -222,7 +222,7 @@ def feedback_and_retrain(
         f"{len(decided)} moderator decisions sent to {settings.topics.feedback} "
         f"({blind} of them correct the blind spot)",
     )
-    argv = [sys.executable, "-m", "modstream.demo_trainer", "--epochs", str(plan.epochs)]
+    argv = [sys.executable, "-m", "modstream.demo.trainer", "--epochs", str(plan.epochs)]
     trainer = children.start("trainer", argv, os.environ)
     log_path = children.log_path("trainer")
     note(console, f"trainer service pid {trainer.pid}: store, retrain, evaluate, promote; logs in {log_path}")
