@@ -7,10 +7,10 @@ from collections.abc import Callable
 import pytest
 from confluent_kafka import Producer
 
-from events.dead_letter import dead_letter_headers
+from events.dead_letter import REPLAYED_FROM_HEADER, dead_letter_headers
 from events.kafka import ensure_topics, producer_config
 from events.settings import Settings
-from modstream.dlq import REPLAYED_FROM_HEADER, Filter, read_dead_letters, replay
+from modstream.dlq import Filter, read_dead_letters, replay
 from modstream.topic_reader import TopicReader
 
 # (key, value, stage, error type): values are deliberately not all valid JSON; replay must not care.
