@@ -17,7 +17,10 @@ The headers are as hostile as the value, so a letter is replayed only:
 - fewer than `--max-attempts` times (default 3): the consumer and the feedback service copy the
   attempts header onto the letter of a replayed message that fails again, so a letter that keeps
   failing is refused with its count instead of being replayed (and dead-lettered) forever; a letter
-  whose count cannot be read is refused too.
+  whose count cannot be read is refused too;
+- once per failure: a letter whose replay already failed again (a later letter names it in
+  `modstream.replayed_from` and holds the same bytes) is skipped, since that later letter is the one
+  to replay (modstream/replay_chain.py), so replaying the whole DLQ twice does not double it.
 
 It reads the
 dead-letter topic up to its end as of the start, so the run ends even while new dead letters arrive,
@@ -36,6 +39,8 @@ import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+from modstream.replay_chain import Chain, address, digest, superseded_by
 
 if TYPE_CHECKING:
     from events.settings import Settings
@@ -176,6 +181,7 @@ class ReplayReport:
     failed: int = 0
     refused: int = 0  # reference letters, other topics without --to-topic, too many attempts (each said why)
     later: int = 0  # written after this run started (maybe by it): left for the next run
+    superseded: int = 0  # replayed before and dead-lettered again: the later letter is the one to replay
     next_since: dict[int, int] | None = None
 
 
@@ -229,7 +235,10 @@ def replay(
     dry_run: bool,
     max_attempts: int = DEFAULT_MAX_ATTEMPTS,
     dlq_topic: str | None = None,
+    chain: Chain | None = None,
 ) -> ReplayReport:
+    """`chain` (modstream.replay_chain, a first pass over the same letters): letters whose replay
+    already failed again are skipped, so a full replay does not double the DLQ."""
     from confluent_kafka import KafkaError, Message, Producer
 
     from events.dead_letter import REPLAY_ATTEMPTS_HEADER, REPLAYED_FROM_HEADER
@@ -240,6 +249,7 @@ def replay(
     # The read runs to the end of the topic as the fetches see it, so a letter this very run caused (a
     # replayed post that failed again) would be replayed again within the run: it waits for the next one.
     started_ms = int(time.time() * 1000)
+    dlq = dlq_topic or settings.topics.dlq
 
     def on_delivery(err: KafkaError | None, _msg: Message) -> None:
         if err is None:
@@ -256,6 +266,11 @@ def replay(
         report.next_since[letter.partition] = letter.offset + 1
         if not keep.accepts(letter):
             report.skipped += 1
+            continue
+        later = (chain or {}).get(address(dlq, letter.partition, letter.offset))
+        if later is not None and later[0] == digest(letter):
+            report.superseded += 1
+            print(f"skip {letter.partition}:{letter.offset}: replayed before, and failed again as {later[1]}")
             continue
         plan = replay_plan(
             letter,
@@ -276,7 +291,7 @@ def replay(
         if producer is None:
             report.replayed += 1
             continue
-        origin = f"{dlq_topic or settings.topics.dlq}:{letter.partition}:{letter.offset}".encode()
+        origin = address(dlq, letter.partition, letter.offset).encode()
         producer.produce(
             target,
             value=letter.value,
@@ -327,6 +342,7 @@ def run(args: argparse.Namespace) -> int:
         letters = read_dead_letters(settings, topic, args.since_offset)
         if args.action == "show":
             return _show(settings, letters, keep)
+        chain = superseded_by(read_dead_letters(settings, topic, args.since_offset), topic)
         report = replay(
             settings,
             letters,
@@ -335,6 +351,7 @@ def run(args: argparse.Namespace) -> int:
             dry_run=args.dry_run,
             max_attempts=args.max_attempts,
             dlq_topic=topic,
+            chain=chain,
         )
     except LookupError as exc:
         print(f"dlq: {exc}", file=sys.stderr)
@@ -342,7 +359,8 @@ def run(args: argparse.Namespace) -> int:
     verb = "would replay" if args.dry_run else "replayed"
     print(
         f"{verb} {report.replayed}, skipped {report.skipped} by filter, failed {report.failed}, "
-        f"refused {report.refused} (each said why), {report.later} newer than this run left for the next"
+        f"refused {report.refused} (each said why), {report.superseded} replayed before and failed again, "
+        f"{report.later} newer than this run left for the next"
     )
     if report.next_since:
         since = ",".join(f"{p}:{o}" for p, o in sorted(report.next_since.items()))

@@ -1,6 +1,6 @@
 """`modstream dlq replay` with the real consumer in the loop: a letter that keeps failing is replayed a
-bounded number of times (its count travels on each new dead letter), and a forged letter cannot steer a
-replay onto the feedback topic.
+bounded number of times (its count travels on each new dead letter), a full replay does not double the
+DLQ, and a forged letter cannot steer a replay onto the feedback topic.
 
     post --consumer--> letter 0 --replay--> post (attempts=1) --consumer--> letter 1 --> ... letter 3: refused
 """
@@ -15,6 +15,7 @@ from events.dead_letter import dead_letter_headers
 from events.kafka import ensure_topics, producer_config
 from events.settings import Settings
 from modstream.dlq import Filter, read_dead_letters, replay
+from modstream.replay_chain import superseded_by
 from modstream.topic_reader import TopicReader
 from tests.integration.consumer.conftest import (
     OutputReader,
@@ -85,15 +86,19 @@ def test_replays_are_counted_and_refused_past_the_limit_and_forged_letters_go_no
             dry_run=False,
         )
         assert (report.replayed, report.refused) == (0, 1)
-        # The forged letter, read with everything else from the start: refused by default ...
+        # Everything again from the start (no --since-offset): the three letters whose replay failed again
+        # are skipped (the later letter of each holds the same bytes and names it), the last one is past
+        # its limit, and the forged one is refused: nothing is sent, the DLQ does not double.
+        dlq = settings.topics.dlq
         everything = replay(
             settings,
-            read_dead_letters(settings, settings.topics.dlq, None),
-            Filter(error_type="forged"),
+            read_dead_letters(settings, dlq, None),
+            Filter(),
             to_topic=None,
             dry_run=False,
+            chain=superseded_by(read_dead_letters(settings, dlq, None), dlq),
         )
-        assert (everything.replayed, everything.refused) == (0, 1)
+        assert (everything.replayed, everything.superseded, everything.refused) == (0, 3, 2)
         assert _messages(settings, settings.topics.feedback) == []
         reader.drain(quiet_s=2.0)
     assert seen == ["1", "2", "3"]

@@ -91,3 +91,31 @@ def test_cli_show_and_replay(settings: Settings, modstream_cli: Callable[..., ob
     assert "replayed 1, skipped 4 by filter, failed 0" in replayed.stdout
     assert "next time: --since-offset 0:5" in replayed.stdout
     assert [(k, v) for k, v, _h in _posts(settings)] == [(LETTERS[2][0], LETTERS[2][1])]
+
+
+def test_cli_refuses_a_letter_naming_another_topic_unless_told_where(
+    settings: Settings, modstream_cli: Callable[..., object]
+) -> None:
+    ensure_topics(settings.kafka, [settings.topics.feedback])
+    producer = Producer(producer_config(settings.kafka))
+    forged = dead_letter_headers(
+        stage="decode",
+        error_type="forged",
+        message="x",
+        topic=settings.topics.feedback,
+        partition=0,
+        offset=0,
+    )
+    producer.produce(settings.topics.dlq, key=b"f", value=b'{"post_id": "f", "labels": []}', headers=forged)
+    assert producer.flush(30) == 0
+    refused = modstream_cli(settings, "dlq", "replay", "--filter-error-type", "forged")
+    assert refused.returncode == 0, refused.stderr
+    assert f"names topic '{settings.topics.feedback}'" in refused.stderr and "--to-topic" in refused.stderr
+    assert "replayed 0, skipped 5 by filter, failed 0, refused 1" in refused.stdout
+    sent = modstream_cli(
+        settings, "dlq", "replay", "--filter-error-type", "forged", "--to-topic", settings.topics.feedback
+    )
+    assert "replayed 1," in sent.stdout, sent.stderr
+    with TopicReader(settings.kafka, settings.topics.feedback) as reader:
+        [message] = list(reader.messages(until_end=True))
+    assert dict(message.headers() or [])["modstream.replay.attempts"] == b"1"
