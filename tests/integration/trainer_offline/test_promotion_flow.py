@@ -1,4 +1,4 @@
-"""train_and_maybe_promote against a real registry: promote, refuse a worse candidate, an allowed label-set change."""
+"""train_and_maybe_promote on a real registry: promote, refuse a worse candidate, an allowed label change."""
 
 from __future__ import annotations
 
