@@ -23,6 +23,7 @@ from confluent_kafka import TopicPartition as KafkaTopicPartition
 
 from consumer.errors import FatalError
 from consumer.ledger import TopicPartition
+from events.dead_letter import carried_headers
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +38,7 @@ class Record:
     key: bytes | None
     value: bytes | None
     timestamp_s: float | None  # create time, epoch seconds
+    replay: tuple[tuple[str, bytes], ...] = ()  # replay-history headers, copied onto a dead letter
 
 
 class KafkaSource:
@@ -86,6 +88,7 @@ class KafkaSource:
                     key=msg.key(),
                     value=msg.value(),
                     timestamp_s=ts_ms / 1000.0 if ts_ms and ts_ms > 0 else None,
+                    replay=tuple(carried_headers(msg.headers())),
                 )
             )
         return records

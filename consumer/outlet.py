@@ -108,7 +108,8 @@ class KafkaOutlet:
                     topic=where.topic,
                     partition=where.partition,
                     offset=where.offset,
-                )
+                ),
+                *job.replay,  # a replayed post that failed again keeps its replay count
             ]
             if not fits(job.key, job.raw, completion.headers, self.max_message_bytes):
                 self._as_reference(completion)

@@ -56,6 +56,7 @@ class Job:
     prepared: Any = None  # the predictor's PreparedPost
     batched_at: float = 0.0  # monotonic, when it entered the batcher
     extra: dict[str, Any] = field(default_factory=dict)
+    replay: tuple[tuple[str, bytes], ...] = ()  # the message's replay-history headers (events.dead_letter)
 
 
 def image_outcome(post: Post, fetch: FetchOutcome | None, where: Where) -> tuple[ImageStatus, bytes | None]:

@@ -246,6 +246,7 @@ class ConsumerService:
         self._taken += 1
         self.metrics.consumed.inc()
         job = Job(Where(rec.topic, rec.partition, rec.offset), rec.key, rec.value, now, rec.timestamp_s)
+        job.replay = getattr(rec, "replay", ())  # fakes in unit tests may not carry it
         try:
             job.post = decode_post(rec.value)
         except Exception as exc:  # InvalidEvent, or anything the decoder did not foresee: decode/<reason>

@@ -19,6 +19,14 @@ the letter becomes a *reference letter* instead:
 
 The original is still on its source topic at that offset (until retention removes it). A reference
 letter cannot be replayed: `modstream dlq replay` refuses it and says where the original is.
+
+Replay history. `modstream dlq replay` sets two headers on each message it re-publishes:
+`modstream.replay.attempts` (how many times this original has been replayed, this one included) and
+`modstream.replayed_from` (dlq-topic:partition:offset). When the replayed message fails again, the
+stage that dead-letters it copies both onto the new letter (`carried_headers`), so the next replay
+counts on from there and refuses past its limit instead of replaying the same failure forever:
+
+    letter (attempts 0) -replay-> post (attempts=1) -fails-> letter (attempts 1) -replay-> ... -> refused
 """
 
 from __future__ import annotations
@@ -35,6 +43,11 @@ TRUNCATED_HEADER = HEADER_PREFIX + "truncated"
 LETTER_HEADROOM = 4096
 REFERENCE_HEAD_BYTES = 1024
 REFERENCE_KEY_BYTES = 1024
+REPLAY_ATTEMPTS_HEADER = HEADER_PREFIX + "replay.attempts"
+REPLAYED_FROM_HEADER = HEADER_PREFIX + "replayed_from"
+_CARRIED = (REPLAY_ATTEMPTS_HEADER, REPLAYED_FROM_HEADER)
+_CARRIED_MAX_BYTES = 256  # a replayed_from is "topic:partition:offset"; anything longer is not ours
+_MAX_ATTEMPTS_DIGITS = 6
 
 
 def dead_letter_headers(
@@ -106,3 +119,28 @@ def reference_letter(
 def is_reference(meta: dict[str, str]) -> bool:
     """Whether parsed headers (parse_dead_letter_headers) are those of a reference letter."""
     return meta.get("truncated") == "reference"
+
+
+def carried_headers(
+    headers: Sequence[tuple[str, str | bytes | None]] | dict[str, str | bytes | None] | None,
+) -> list[tuple[str, bytes]]:
+    """The replay-history headers of a failing message, to copy onto its new dead letter (the last value
+    of each, cut to a bound: the message is hostile, the reader of the letter parses it again)."""
+    found: dict[str, bytes] = {}
+    for name, value in headers.items() if isinstance(headers, dict) else headers or []:
+        if name in _CARRIED and value is not None:
+            raw = value.encode("utf-8", "replace") if isinstance(value, str) else value
+            found[name] = raw[:_CARRIED_MAX_BYTES]
+    return [(name, found[name]) for name in _CARRIED if name in found]
+
+
+def replay_attempts(meta: dict[str, str]) -> int | None:
+    """How many times a dead letter's original was replayed (parsed headers): 0 when never; None when
+    the header is not a small decimal number (a replay must refuse what it cannot count)."""
+    raw = meta.get(REPLAY_ATTEMPTS_HEADER.removeprefix(HEADER_PREFIX))
+    if raw is None:
+        return 0
+    text = raw.strip()
+    if not text.isascii() or not text.isdigit() or len(text) > _MAX_ATTEMPTS_DIGITS:
+        return None
+    return int(text)

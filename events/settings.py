@@ -147,6 +147,22 @@ class TrainerSettings(_Section):
     promote_metric: str = Field("macro_f1", description="metric a candidate must beat to be promoted")
     holdout_fraction: float = Field(0.2, gt=0, lt=1)
     seed: int = 13
+    eval_set: Path | None = Field(
+        None,
+        description="trusted evaluation set (MMHS150K dir, CSV, JSONL): never trained on; gates promotion",
+    )
+    eval_set_format: Literal["mmhs150k", "csv", "jsonl"] | None = Field(
+        None, description="default: from the path"
+    )
+    eval_min_gain: float = Field(
+        0.01, ge=0, description="a candidate must beat the serving model on the eval set by more than this"
+    )
+    eval_min_examples: int = Field(100, gt=0, description="an eval set smaller than this promotes nothing")
+    allow_label_change: bool = Field(False, description="promote a candidate whose label set differs by name")
+    max_labels: int = Field(64, ge=2, description="data with more labels than this is refused")
+    promote_lock_timeout_s: float = Field(
+        600.0, gt=0, description="longest wait for the registry's promotion lock"
+    )
 
 
 class FeedbackSettings(_Section):

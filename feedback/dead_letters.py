@@ -20,7 +20,7 @@ from typing import Protocol
 
 from confluent_kafka import KafkaException
 
-from events.dead_letter import dead_letter_headers
+from events.dead_letter import carried_headers, dead_letter_headers
 from feedback.ingest import DeadLetter
 from feedback.kafka_io import DeliveryFailed
 
@@ -68,7 +68,7 @@ def send_dead_letters(
                     topic=message.topic() or "",
                     partition=message.partition() or 0,
                     offset=message.offset() or 0,
-                )
+                ) + carried_headers(_headers(message))  # a replayed event keeps its replay count
                 sink.send(topic, message.key(), message.value(), headers)
             sink.flush()
             return True
@@ -91,3 +91,8 @@ def send_dead_letters(
         first.offset(),
     )
     return False
+
+
+def _headers(message: object) -> list[tuple[str, bytes | None]] | None:
+    read = getattr(message, "headers", None)  # confluent_kafka.Message has it; plain test stubs may not
+    return read() if callable(read) else None

@@ -8,7 +8,22 @@
 
 A dead letter's value is the original message, unchanged, and its `modstream.*` headers say where
 it came from (events/dead_letter.py). Replay sends the original key and value back to the source
-topic named in the headers (or --to-topic), adding a `modstream.replayed_from` header. It reads the
+topic named in the headers, adding `modstream.replayed_from` and `modstream.replay.attempts` headers.
+The headers are as hostile as the value, so a letter is replayed only:
+
+- to the topic its dead-letter topic serves: a letter on the posts DLQ to the posts topic, one on the
+  feedback DLQ to the feedback topic (any other DLQ: either of the two). A letter naming another
+  topic, or none, is refused unless `--to-topic` names the target explicitly: a forged letter cannot
+  steer a replay onto the feedback topic or anywhere else;
+- fewer than `--max-attempts` times (default 3): the consumer and the feedback service copy the
+  attempts header onto the letter of a replayed message that fails again, so a letter that keeps
+  failing is refused with its count instead of being replayed (and dead-lettered) forever; a letter
+  whose count cannot be read is refused too;
+- once per failure: a letter whose replay already failed again (a later letter names it in
+  `modstream.replayed_from` and holds the same bytes) is skipped, since that later letter is the one
+  to replay (modstream/replay_chain.py), so replaying the whole DLQ twice does not double it.
+
+It reads the
 dead-letter topic up to its end as of the start, so the run ends even while new dead letters arrive,
 and prints the offsets to pass as --since-offset next time. Nothing is deleted from the DLQ.
 
@@ -21,14 +36,17 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from modstream.replay_chain import Chain, address, digest, superseded_by
+
 if TYPE_CHECKING:
     from events.settings import Settings
 
-REPLAYED_FROM_HEADER = "modstream.replayed_from"
+DEFAULT_MAX_ATTEMPTS = 3
 
 
 @dataclass(frozen=True)
@@ -38,6 +56,7 @@ class DeadLetter:
     key: bytes | None
     value: bytes | None
     meta: dict[str, str]  # the modstream.* headers, prefix stripped
+    timestamp_ms: int | None = None  # the broker record's timestamp
 
     @property
     def stage(self) -> str:
@@ -62,7 +81,7 @@ class DeadLetter:
             return "original unknown (unreadable reference)"
 
     def refusal(self) -> str | None:
-        """Why this letter cannot be replayed, or None."""
+        """Why this letter cannot be replayed (it holds no original), or None."""
         if not self.reference:
             return None
         source = (
@@ -119,7 +138,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                 "--max-messages", type=int, default=None, metavar="N", help="stop after showing N letters"
             )
         if name == "replay":
-            action.add_argument("--to-topic", default=None, help="publish here instead of the source topic")
+            action.add_argument(
+                "--to-topic",
+                default=None,
+                help="publish here instead of the source topic (needed for a letter naming neither the "
+                "posts nor the feedback topic)",
+            )
+            action.add_argument(
+                "--max-attempts",
+                type=int,
+                default=DEFAULT_MAX_ATTEMPTS,
+                metavar="N",
+                help=f"refuse letters already replayed N times (default {DEFAULT_MAX_ATTEMPTS})",
+            )
             action.add_argument(
                 "--dry-run", action="store_true", help="list what would be replayed, send nothing"
             )
@@ -138,6 +169,7 @@ def read_dead_letters(settings: Settings, topic: str, since: str | None) -> Iter
                 key=msg.key(),
                 value=msg.value(),
                 meta=parse_dead_letter_headers(header_pairs(msg.headers())),
+                timestamp_ms=msg.timestamp()[1],
             )
 
 
@@ -153,19 +185,77 @@ class ReplayReport:
     replayed: int = 0
     skipped: int = 0
     failed: int = 0
-    refused: int = 0  # reference letters: they do not hold the original
+    refused: int = 0  # reference letters, other topics without --to-topic, too many attempts (each said why)
+    later: int = 0  # written after this run started (maybe by it): left for the next run
+    superseded: int = 0  # replayed before and dead-lettered again: the later letter is the one to replay
     next_since: dict[int, int] | None = None
 
 
+def _allowed_targets(settings: Settings, dlq_topic: str | None) -> tuple[str, ...]:
+    """Where a letter of this DLQ may go by default: the configured DLQs each feed back to their own
+    source (a letter on the posts DLQ naming the feedback topic is forged); any other DLQ to either."""
+    own = {settings.topics.dlq: settings.topics.posts, settings.topics.feedback_dlq: settings.topics.feedback}
+    if dlq_topic in own:
+        return (own[dlq_topic],)
+    return settings.topics.posts, settings.topics.feedback
+
+
+def replay_plan(
+    letter: DeadLetter,
+    settings: Settings,
+    *,
+    to_topic: str | None,
+    max_attempts: int,
+    dlq_topic: str | None = None,
+) -> tuple[str, int] | str:
+    """(target topic, attempts to record) for a letter that may be replayed, else why it may not."""
+    from events.dead_letter import replay_attempts
+
+    refusal = letter.refusal()
+    if refusal is not None:
+        return refusal
+    attempts = replay_attempts(letter.meta)
+    if attempts is None:
+        return "its replay-attempts header is not a number; replay it by hand if it must go"
+    if attempts >= max_attempts:
+        return (
+            f"replayed {attempts} times already and failed again each time (limit {max_attempts}); "
+            "fix the cause, or raise --max-attempts"
+        )
+    if to_topic is not None:
+        return to_topic, attempts + 1
+    source = letter.meta.get("source.topic")
+    allowed = _allowed_targets(settings, dlq_topic)
+    if source not in allowed:
+        named = f"names topic {source[:100]!r}" if source else "names no source topic"
+        return f"it {named}, not {' or '.join(allowed)}; pass --to-topic to send it there explicitly"
+    return source, attempts + 1
+
+
 def replay(
-    settings: Settings, letters: Iterable[DeadLetter], keep: Filter, *, to_topic: str | None, dry_run: bool
+    settings: Settings,
+    letters: Iterable[DeadLetter],
+    keep: Filter,
+    *,
+    to_topic: str | None,
+    dry_run: bool,
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+    dlq_topic: str | None = None,
+    chain: Chain | None = None,
 ) -> ReplayReport:
+    """`chain` (modstream.replay_chain, a first pass over the same letters): letters whose replay
+    already failed again are skipped, so a full replay does not double the DLQ."""
     from confluent_kafka import KafkaError, Message, Producer
 
+    from events.dead_letter import REPLAY_ATTEMPTS_HEADER, REPLAYED_FROM_HEADER
     from events.kafka import producer_config
 
     report = ReplayReport(next_since={})
     producer = None if dry_run else Producer(producer_config(settings.kafka))
+    # The read runs to the end of the topic as the fetches see it, so a letter this very run caused (a
+    # replayed post that failed again) would be replayed again within the run: it waits for the next one.
+    started_ms = int(time.time() * 1000)
+    dlq = dlq_topic or settings.topics.dlq
 
     def on_delivery(err: KafkaError | None, _msg: Message) -> None:
         if err is None:
@@ -176,29 +266,43 @@ def replay(
 
     for letter in letters:
         assert report.next_since is not None
+        if letter.timestamp_ms is not None and letter.timestamp_ms >= started_ms:
+            report.later += 1
+            continue
         report.next_since[letter.partition] = letter.offset + 1
         if not keep.accepts(letter):
             report.skipped += 1
             continue
-        refusal = letter.refusal()
-        if refusal is not None:
-            report.refused += 1
-            print(f"refuse {letter.partition}:{letter.offset}: {refusal}", file=sys.stderr)
+        later = (chain or {}).get(address(dlq, letter.partition, letter.offset))
+        if later is not None and later[0] == digest(letter):
+            report.superseded += 1
+            print(f"skip {letter.partition}:{letter.offset}: replayed before, and failed again as {later[1]}")
             continue
-        target = to_topic or letter.meta.get("source.topic") or settings.topics.posts
+        plan = replay_plan(
+            letter,
+            settings,
+            to_topic=to_topic,
+            max_attempts=max_attempts,
+            dlq_topic=dlq_topic or settings.topics.dlq,
+        )
+        if isinstance(plan, str):
+            report.refused += 1
+            print(f"refuse {letter.partition}:{letter.offset}: {plan}", file=sys.stderr)
+            continue
+        target, attempts = plan
         print(
             f"{'would replay' if dry_run else 'replay'} {letter.partition}:{letter.offset} -> {target} "
-            f"[{letter.stage}/{letter.error_type}]"
+            f"[{letter.stage}/{letter.error_type}] attempt {attempts}"
         )
         if producer is None:
             report.replayed += 1
             continue
-        origin = f"{settings.topics.dlq}:{letter.partition}:{letter.offset}".encode()
+        origin = address(dlq, letter.partition, letter.offset).encode()
         producer.produce(
             target,
             value=letter.value,
             key=letter.key,
-            headers=[(REPLAYED_FROM_HEADER, origin)],
+            headers=[(REPLAYED_FROM_HEADER, origin), (REPLAY_ATTEMPTS_HEADER, str(attempts).encode())],
             on_delivery=on_delivery,
         )
         producer.poll(0)
@@ -280,14 +384,25 @@ def run(args: argparse.Namespace) -> int:
         letters = read_dead_letters(settings, topic, args.since_offset)
         if args.action == "show":
             return _show(settings, letters, keep, as_json=args.json, max_messages=args.max_messages)
-        report = replay(settings, letters, keep, to_topic=args.to_topic, dry_run=args.dry_run)
+        chain = superseded_by(read_dead_letters(settings, topic, args.since_offset), topic)
+        report = replay(
+            settings,
+            letters,
+            keep,
+            to_topic=args.to_topic,
+            dry_run=args.dry_run,
+            max_attempts=args.max_attempts,
+            dlq_topic=topic,
+            chain=chain,
+        )
     except LookupError as exc:
         print(f"modstream dlq: {exc}", file=sys.stderr)
         return 1
     verb = "would replay" if args.dry_run else "replayed"
     print(
         f"{verb} {report.replayed}, skipped {report.skipped} by filter, failed {report.failed}, "
-        f"refused {report.refused} reference letters"
+        f"refused {report.refused} (each said why), {report.superseded} replayed before and failed again, "
+        f"{report.later} newer than this run left for the next"
     )
     if report.next_since:
         since = ",".join(f"{p}:{o}" for p, o in sorted(report.next_since.items()))

@@ -8,7 +8,10 @@ Modules, one concept each:
 - `thresholds`    per-label thresholds chosen on the validation split (max F1)
 - `features`      on-disk cache of frozen-encoder features, so head-only retraining is fast
 - `training`      the loop: soft-target BCE, pos_weight, AdamW + warmup/decay, resumable, deterministic
-- `promotion`     candidate vs current on the same held-out data; the decision is plain code
+- `promotion`     the gates (held-out feedback, trusted eval set, label set by name); plain code
+- `eval_set`      the trusted evaluation set: read, and kept out of training
+- `judge`         one judging of a candidate against one serving version, and the report it writes
+- `gate`          promotion as a compare-and-set under the registry lock
 - `run`           `train_and_maybe_promote`: the whole offline run, end to end
 - `cli`, `evaluate_cli`   the `modstream train` and `modstream evaluate` subcommands
 

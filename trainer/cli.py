@@ -5,7 +5,10 @@
 
 A one-off run trains on the train split, chooses thresholds on val, evaluates on test, compares with
 the registry's current version on the same test examples and promotes when better. Exit code 0 when
-a version was promoted or the candidate was fairly beaten, 2 on bad input.
+a version was promoted or the candidate was fairly beaten, 2 on bad input: unreadable data, more
+labels than settings.trainer.max_labels, or a label set that differs by name from the serving
+version's without `--allow-label-change`. With MODSTREAM_TRAINER__EVAL_SET the candidate must also
+beat the serving version on that trusted set (see trainer/promotion.py).
 """
 
 from __future__ import annotations
@@ -18,7 +21,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from events.settings import Settings
+    from events.settings import Settings, TrainerSettings
+    from model.registry import ModelRegistry
+    from trainer.dataset import Dataset
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +47,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, help="write the evaluation report here as JSON")
     parser.add_argument("--notify", action="store_true", help="publish a model-updates event when promoted")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    parser.add_argument(
+        "--allow-label-change",
+        action="store_true",
+        help="promote even though the data's label set differs (by name) from the serving version's",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -72,8 +82,14 @@ def _train_once(args: argparse.Namespace, settings: Settings) -> int:
         print(f"cannot train: {exc}", file=sys.stderr)
         return 2
     trainer = settings.trainer
-    config = TrainConfig.for_mode(args.encoders, args.epochs, seed=trainer.seed, text_layers=args.text_layers)
+    if args.allow_label_change:
+        trainer = trainer.model_copy(update={"allow_label_change": True})
     registry = ModelRegistry(settings.model.registry)
+    refusal = _label_refusal(dataset, registry, trainer)
+    if refusal is not None:
+        print(f"cannot train: {refusal}", file=sys.stderr)
+        return 2
+    config = TrainConfig.for_mode(args.encoders, args.epochs, seed=trainer.seed, text_layers=args.text_layers)
     try:
         outcome = train_and_maybe_promote(
             dataset,
@@ -106,6 +122,27 @@ def _train_once(args: argparse.Namespace, settings: Settings) -> int:
     if outcome.promoted and args.notify and outcome.version is not None:
         _notify(settings, outcome.version, registry.path(outcome.version), outcome.candidate_metrics)
     return 0
+
+
+def _label_refusal(dataset: Dataset, registry: ModelRegistry, trainer: TrainerSettings) -> str | None:
+    """Why this data must not be trained on before any CPU is spent: too many labels, or a label set
+    that differs by name from the serving version's without --allow-label-change."""
+    from trainer.labelset import LabelSetReader
+    from trainer.run import UnusableDataset, check_label_count
+
+    try:
+        check_label_count(dataset, trainer)
+    except UnusableDataset as exc:
+        return str(exc)
+    if registry.current() is None or trainer.allow_label_change:
+        return None
+    serving, _benign = LabelSetReader(registry).label_set()
+    if set(serving) == set(dataset.labels):
+        return None
+    return (
+        f"the data's labels {list(dataset.labels)[:10]} differ from the serving version's {list(serving)}; "
+        "pass --allow-label-change to replace the label set"
+    )
 
 
 def _notify(settings: Settings, version: str, path: Path, metrics: dict[str, float]) -> None:

@@ -15,6 +15,7 @@ import dataclasses
 import hashlib
 import json
 import logging
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -32,10 +33,12 @@ from model.predictor import Predictor, resolve_device
 from model.preprocess import TextEncoder
 from model.registry import ModelRegistry
 from trainer.dataset import Dataset, Example, Split, fingerprint, label_counts, only_modality, split_examples
+from trainer.eval_set import EvalSet, drop_overlap, load_eval_set
+from trainer.gate import Judgement, promote_if_better
 from trainer.image_vetting import vet_images
+from trainer.judge import judge_candidate
 from trainer.metrics import evaluate, json_safe
-from trainer.promotion import decide
-from trainer.scoring import score_version
+from trainer.scoring import evaluate_by_name
 from trainer.state import clear_state
 from trainer.thresholds import choose_thresholds
 from trainer.training import EncoderMode, TrainConfig, Trainer
@@ -87,9 +90,12 @@ def train_candidate(
     model_config: ModelConfig | None = None,
     pretrained: bool = True,
     on_epoch_end: Callable[[int], None] | None = None,
+    exclude: EvalSet | None = None,
 ) -> Candidate:
-    """Train on the train split, choose thresholds on val, report on test."""
-    data = only_modality(dataset, modality)
+    """Train on the train split, choose thresholds on val, report on test. Examples sharing content
+    with `exclude` (the trusted eval set) are left out of every split."""
+    check_label_count(dataset, settings)
+    data, overlap = drop_overlap(only_modality(dataset, modality), exclude)
     cfg = train_config or TrainConfig.for_mode(encoders, epochs, seed=settings.seed)
     mcfg = ModelConfig.preset(preset, labels=data.labels, benign_label=data.benign_label)
     if model_config is not None:  # an explicit architecture; the label set always comes from the data
@@ -134,6 +140,7 @@ def train_candidate(
     report = evaluate(data.labels, data.benign_label, _targets(splits["test"]), scores, thresholds)
     report["split_sizes"] = {k: len(v) for k, v in splits.items()}
     report["images"] = vetted.as_dict()  # checked / skipped (undecodable) / dropped (no text either)
+    report["eval_set_overlap_dropped"] = overlap
     report["train"] = {
         "config": cfg.to_dict(),
         "history": history,
@@ -153,21 +160,14 @@ def _run_id(data: Dataset, mcfg: ModelConfig, cfg: TrainConfig, settings: Traine
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def evaluate_current(
-    registry: ModelRegistry, dataset: Dataset, test: list[Example], device: str
-) -> tuple[str | None, dict[str, Any] | None, bool]:
-    """(current version, its report on `test`, same label set?) — (None, None, True) when nothing serves."""
-    current = registry.current()
-    if current is None:
-        return None, None, True
-    predictor = Predictor.load(registry.path(current), device=device)
-    if tuple(predictor.labels) != tuple(dataset.labels):
-        return current, None, False
-    scores = score_version(predictor, test)
-    report = evaluate(
-        dataset.labels, dataset.benign_label, _targets(test), scores, dict(predictor.thresholds)
-    )
-    return current, json_safe(report), True
+def check_label_count(dataset: Dataset, settings: TrainerSettings) -> None:
+    """UnusableDataset when the data names more labels than settings.trainer.max_labels (a CSV with
+    20,000 integer columns is not a label set anyone meant)."""
+    if len(dataset.labels) > settings.max_labels:
+        raise UnusableDataset(
+            f"the data names {len(dataset.labels)} labels, more than max_labels={settings.max_labels} "
+            f"(first: {', '.join(dataset.labels[:5])}); raise MODSTREAM_TRAINER__MAX_LABELS if that is meant"
+        )
 
 
 def train_and_maybe_promote(
@@ -183,6 +183,7 @@ def train_and_maybe_promote(
     epochs: int | None = None,
     **candidate_options: Any,
 ) -> TrainOutcome:
+    trusted = load_eval_set(settings)  # before training: a configured judge that cannot be read stops here
     candidate = train_candidate(
         dataset,
         preset=preset,
@@ -192,38 +193,108 @@ def train_and_maybe_promote(
         progress=progress,
         encoders=encoders,
         epochs=epochs,
+        exclude=trusted,
         **candidate_options,
     )
-    current, current_report, same_labels = evaluate_current(
-        registry, dataset, candidate.splits["test"], device
+    return promote_candidate(
+        candidate,
+        dataset,
+        registry=registry,
+        preset=preset,
+        encoders=encoders,
+        settings=settings,
+        trusted=trusted,
+        device=device,
     )
-    current_metrics = dict(current_report["summary"]) if current_report else None
-    held = None if current is None else (current_metrics or {})  # {}: serving, but not comparable
-    decision = decide(candidate.metrics, held, settings.promote_metric, same_labels=same_labels)
-    report = dict(candidate.report)
-    report["promotion"] = {
-        "metric": settings.promote_metric,
-        "current_version": current,
-        "reason": decision.reason,
-    }
-    if current_report is not None:
-        report["current"] = current_report
-    log.info("promotion: %s", decision.reason)
-    if not decision.promote:
-        return TrainOutcome(None, False, candidate.metrics, current_metrics, decision.reason, report)
-    version = registry.new_version_name()
 
-    def build(directory: Path) -> None:
-        save_checkpoint(
-            directory,
-            candidate.model,
-            tokenizer_dir_or_textencoder=candidate.text,
-            thresholds=candidate.thresholds,
-            version=version,
-            metrics={k: float(v) for k, v in candidate.metrics.items()},
-            extra={"report": report, "preset": preset, "encoders": encoders},
+
+def promote_candidate(
+    candidate: Candidate,
+    dataset: Dataset,
+    *,
+    registry: ModelRegistry,
+    preset: str,
+    settings: TrainerSettings,
+    trusted: EvalSet | None = None,
+    encoders: str = "frozen",
+    device: str = "auto",
+) -> TrainOutcome:
+    """Judge a trained candidate against the serving version and promote it as a compare-and-set
+    (trainer.gate): the held-out feedback gate, and the trusted eval-set gate when one is configured."""
+    test = candidate.splits["test"]
+    eval_candidate: dict[str, Any] | None = None
+    if trusted is not None:
+        with tempfile.TemporaryDirectory(prefix="candidate-") as staged:
+            _save(Path(staged) / "ckpt", candidate, "candidate", preset, encoders, candidate.report)
+            eval_candidate = evaluate_by_name(
+                Predictor.load(Path(staged) / "ckpt", device=device),
+                trusted.dataset.labels,
+                trusted.dataset.examples,
+            )
+
+    def judge(current: str | None) -> Judgement:
+        return judge_candidate(
+            current,
+            candidate.metrics,
+            dataset.labels,
+            test,
+            registry=registry,
+            settings=settings,
+            trusted=trusted,
+            eval_candidate=eval_candidate,
+            device=device,
         )
 
-    published = registry.publish(build, version=version)
-    log.info("promoted %s into %s", published, registry.path(published))
-    return TrainOutcome(published, True, candidate.metrics, current_metrics, decision.reason, report)
+    version = registry.new_version_name()
+
+    def build(directory: Path, judgement: Judgement) -> None:
+        _save(directory, candidate, version, preset, encoders, _full_report(candidate, judgement), judgement)
+
+    gate = promote_if_better(
+        version=version,
+        build=build,
+        registry=registry,
+        judge=judge,
+        lock_timeout_s=settings.promote_lock_timeout_s,
+    )
+    judgement = gate.judgement
+    report = _full_report(candidate, judgement)
+    report["promotion"]["rejudged_after_current_moved"] = gate.rejudged
+    reason = judgement.decision.reason
+    log.info("promotion: %s", reason)
+    current_metrics = report.get("current", {}).get("summary")
+    metrics = {**candidate.metrics, **judgement.metrics}
+    if gate.version is None:
+        return TrainOutcome(None, False, metrics, current_metrics, reason, report)
+    log.info("promoted %s into %s", gate.version, registry.path(gate.version))
+    return TrainOutcome(gate.version, True, metrics, current_metrics, reason, report)
+
+
+def _full_report(candidate: Candidate, judgement: Judgement) -> dict[str, Any]:
+    report = dict(candidate.report)
+    report["promotion"] = dict(judgement.section)
+    report.update({k: v for k, v in judgement.reports.items() if v is not None})
+    return report
+
+
+def _save(
+    directory: Path,
+    candidate: Candidate,
+    version: str,
+    preset: str,
+    encoders: str,
+    report: dict[str, Any],
+    judgement: Judgement | None = None,
+) -> None:
+    metrics = {k: float(v) for k, v in candidate.metrics.items()}
+    if judgement is not None:
+        metrics.update(judgement.metrics)
+    save_checkpoint(
+        directory,
+        candidate.model,
+        tokenizer_dir_or_textencoder=candidate.text,
+        thresholds=candidate.thresholds,
+        version=version,
+        metrics=metrics,
+        extra={"report": report, "preset": preset, "encoders": encoders},
+    )

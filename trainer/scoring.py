@@ -6,12 +6,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
 from model.predictor import Predictor
 from model.preprocess import PreparedPost
 from trainer.dataset import Example
+from trainer.metrics import evaluate, json_safe
 from trainer.readers.files import MAX_IMAGE_BYTES, read_capped
 
 
@@ -34,3 +36,18 @@ def _prepare(predictor: Predictor, example: Example) -> PreparedPost:
         if example.text:
             return predictor.prepare(example.text, None)
         raise
+
+
+def evaluate_by_name(
+    predictor: Predictor, labels: Sequence[str], examples: Sequence[Example]
+) -> dict[str, Any] | None:
+    """The predictor's report on labelled examples whose targets follow `labels`, matched by label NAME
+    (a CSV may order its columns differently); None when the two label sets differ by name."""
+    model_labels = tuple(predictor.labels)
+    if set(model_labels) != set(labels) or len(model_labels) != len(labels) or not examples:
+        return None
+    order = [list(labels).index(name) for name in model_labels]  # data targets in the model's order
+    targets = np.array([[e.targets[j] for j in order] for e in examples], dtype=np.float64)
+    scores = score_version(predictor, examples)
+    report = evaluate(model_labels, predictor.benign_label, targets, scores, dict(predictor.thresholds))
+    return json_safe(report)

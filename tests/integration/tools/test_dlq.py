@@ -7,10 +7,10 @@ from collections.abc import Callable
 import pytest
 from confluent_kafka import Producer
 
-from events.dead_letter import dead_letter_headers
+from events.dead_letter import REPLAYED_FROM_HEADER, dead_letter_headers
 from events.kafka import ensure_topics, producer_config
 from events.settings import Settings
-from modstream.dlq import REPLAYED_FROM_HEADER, Filter, read_dead_letters, replay
+from modstream.dlq import Filter, read_dead_letters, replay
 from modstream.topic_reader import TopicReader
 
 # (key, value, stage, error type): values are deliberately not all valid JSON; replay must not care.
@@ -107,3 +107,31 @@ def test_cli_show_json(settings: Settings, modstream_cli: Callable[..., object])
     ]
     assert letters[0]["source"] == {"topic": settings.topics.posts, "partition": "0", "offset": "1"}
     assert letters[0]["value_bytes"] == len(b"{broken") and letters[0]["reference"] is False
+
+
+def test_cli_refuses_a_letter_naming_another_topic_unless_told_where(
+    settings: Settings, modstream_cli: Callable[..., object]
+) -> None:
+    ensure_topics(settings.kafka, [settings.topics.feedback])
+    producer = Producer(producer_config(settings.kafka))
+    forged = dead_letter_headers(
+        stage="decode",
+        error_type="forged",
+        message="x",
+        topic=settings.topics.feedback,
+        partition=0,
+        offset=0,
+    )
+    producer.produce(settings.topics.dlq, key=b"f", value=b'{"post_id": "f", "labels": []}', headers=forged)
+    assert producer.flush(30) == 0
+    refused = modstream_cli(settings, "dlq", "replay", "--filter-error-type", "forged")
+    assert refused.returncode == 0, refused.stderr
+    assert f"names topic '{settings.topics.feedback}'" in refused.stderr and "--to-topic" in refused.stderr
+    assert "replayed 0, skipped 5 by filter, failed 0, refused 1" in refused.stdout
+    sent = modstream_cli(
+        settings, "dlq", "replay", "--filter-error-type", "forged", "--to-topic", settings.topics.feedback
+    )
+    assert "replayed 1," in sent.stdout, sent.stderr
+    with TopicReader(settings.kafka, settings.topics.feedback) as reader:
+        [message] = list(reader.messages(until_end=True))
+    assert dict(message.headers() or [])["modstream.replay.attempts"] == b"1"

@@ -49,6 +49,6 @@ def test_a_reference_letter_is_shown_and_refused_not_replayed(
     assert f"REFERENCE (original {len(original)} bytes sha256=" in shown.stdout
     dry = modstream_cli(settings, "dlq", "replay", "--dry-run")
     assert dry.returncode == 0, dry.stderr
-    assert "refused 1 reference letters" in dry.stdout
+    assert "refused 1 (each said why)" in dry.stdout
     assert f"a reference letter holds no original (original {len(original)} bytes" in dry.stderr
     assert f"{settings.topics.posts}:0:7" in dry.stderr

@@ -1,4 +1,4 @@
-"""train_and_maybe_promote against a real registry: promote, refuse a worse candidate, label-set change."""
+"""train_and_maybe_promote on a real registry: promote, refuse a worse candidate, an allowed label change."""
 
 from __future__ import annotations
 
@@ -66,6 +66,7 @@ def test_promote_then_refuse_a_worse_candidate_then_accept_a_new_label_set(
             for e in synthetic.examples
         ],
     )
-    third = _run(binary, registry, tmp_path / "w3", trainer_settings, tiny_config, epochs=5)
-    assert third.promoted and "different label set" in third.reason
+    allowed = trainer_settings.model_copy(update={"allow_label_change": True})
+    third = _run(binary, registry, tmp_path / "w3", allowed, tiny_config, epochs=5)
+    assert third.promoted and "label set changes" in third.reason
     assert load_checkpoint(registry.path(registry.current() or "")).config.labels == ("NotHate", "Hate")

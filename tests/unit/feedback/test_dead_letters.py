@@ -96,3 +96,24 @@ def test_nothing_to_send_needs_no_broker() -> None:
     sink = FakeSink(10)
     assert send_dead_letters(sink, "fb-dlq", [], sleep=lambda s: None)
     assert sink.sent == []
+
+
+class ReplayedMsg(Msg):
+    """A feedback event that `modstream dlq replay` re-published: it carries the replay history."""
+
+    def headers(self) -> list[tuple[str, bytes | None]]:
+        return [
+            ("modstream.stage", b"forged"),  # not carried: the new letter says its own stage
+            ("modstream.replay.attempts", b"2"),
+            ("modstream.replayed_from", b"fb-dlq:0:7"),
+        ]
+
+
+def test_a_replayed_event_that_fails_again_keeps_its_replay_count() -> None:
+    sink = FakeSink(0)
+    letter = DeadLetter(ReplayedMsg(b"{", off=9, k=b"k"), "decode", "not_json", "unfinished")
+    assert send_dead_letters(sink, "fb-dlq", [letter, LETTERS[0]], sleep=lambda _s: None)
+    replayed, plain = sink.sent[0][3], sink.sent[1][3]
+    assert replayed["replay.attempts"] == "2" and replayed["replayed_from"] == "fb-dlq:0:7"
+    assert replayed["stage"] == "decode" and replayed["source.offset"] == "9"
+    assert "replay.attempts" not in plain
