@@ -7,7 +7,6 @@ Modules, one concept each:
 - `store`         the durable SQLite store of decisions and image blobs, and the training state
 - `dead_letters`  sending a batch's dead letters with bounded retries
 - `dataset`       stored feedback -> `trainer.dataset.Dataset`, and the frozen snapshot a training reads
-- `labelset`      the label set in force (the serving checkpoint's)
 - `triggers`      when to retrain (enough new labels, interval, back-off)
 - `retrain`       the retrain job: a training in a worker thread, resumed after a crash
 - `service`       the loop that ties them together

@@ -49,13 +49,13 @@ from feedback.ingest import (
     commit_positions,
 )
 from feedback.kafka_io import EventSink, FeedbackSource
-from feedback.labelset import LabelSetReader
 from feedback.quality import QualityCollector, QualityWindow
 from feedback.retrain import Outcome, RetrainJob
 from feedback.scored import ScoredIndex
 from feedback.store import FeedbackStore
 from feedback.triggers import RetrainPolicy, RetrainTrigger
 from trainer.dataset import Dataset
+from trainer.labelset import LabelSetReader
 
 log = logging.getLogger(__name__)
 
