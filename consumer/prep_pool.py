@@ -41,6 +41,7 @@ from multiprocessing.connection import Connection
 import numpy as np
 
 from consumer.prep_process import OK, REPLY, pack_request
+from events.settings import PrepSettings
 from model.images import DecodeLimits, ImageDecodeError
 
 log = logging.getLogger(__name__)
@@ -54,6 +55,27 @@ class _Task:
     data: bytes
     limits: DecodeLimits
     done: Callable[[Decoded], None]
+
+
+def default_workers(model_cores: int = 1) -> int:
+    """The cores this process may use that the model does not need; at least 1."""
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        usable = os.cpu_count() or 1
+    return max(1, usable - model_cores)
+
+
+def pool_from_settings(settings: PrepSettings) -> PrepPool | None:
+    """The consumer's pool (not started), or None for inline preparation (`workers` = 0)."""
+    workers = default_workers() if settings.workers is None else settings.workers
+    if workers == 0:
+        return None
+    return PrepPool(
+        workers,
+        headroom_bytes=settings.worker_memory_mb * 1024 * 1024,
+        task_timeout_s=settings.task_timeout_s,
+    )
 
 
 class PoolBroken(RuntimeError):
@@ -83,6 +105,7 @@ class PrepPool:
         self._live: set[int] = set()  # slots whose worker process is running
         self._broken: str | None = None
         self._next_id = 0
+        self._started = False
         self.replaced = 0  # workers that died or were killed and were started again
         self._threads = [
             threading.Thread(target=self._slot, args=(i,), name=f"prep-pool-{i}", daemon=True)
@@ -91,6 +114,7 @@ class PrepPool:
 
     # -- the caller's side ----------------------------------------------------------------------------
     def start(self) -> None:
+        self._started = True
         for thread in self._threads:
             thread.start()
 
@@ -119,7 +143,7 @@ class PrepPool:
         return outcome
 
     def alive(self) -> bool:
-        return self._broken is None and all(thread.is_alive() for thread in self._threads)
+        return self._broken is None and (not self._started or all(t.is_alive() for t in self._threads))
 
     def live_workers(self) -> int:
         with self._lock:
@@ -127,6 +151,8 @@ class PrepPool:
 
     def close(self, timeout_s: float = 10.0) -> None:
         """Stop taking images, let the queued ones finish, and stop every worker."""
+        if not self._started:
+            return
         for _ in self._threads:
             try:
                 self._tasks.put(None, timeout=timeout_s)
@@ -144,19 +170,29 @@ class PrepPool:
                 task = self._tasks.get()
                 if task is None:
                     return
+                if (
+                    worker.process.poll() is not None
+                ):  # died while idle (OOM killer, a signal): not this image's fault
+                    worker = self._replace(index, worker)
+                    if worker is None:
+                        task.done(ImageDecodeError("worker_died", "the prep pool is broken"))
+                        return
                 outcome, healthy = self._ask(worker, task)
                 try:
                     task.done(outcome)
                 except Exception:  # the caller's callback must not cost the pool a slot
                     log.exception("a prep pool callback raised")
                 if not healthy:
-                    self._stop_worker(index, worker, kill=True)
-                    with self._lock:
-                        self.replaced += 1
-                    worker = self._start_worker(index)
+                    worker = self._replace(index, worker)
         finally:
             if worker is not None:
                 self._stop_worker(index, worker, kill=False)
+
+    def _replace(self, index: int, worker: _Worker) -> _Worker | None:
+        self._stop_worker(index, worker, kill=True)
+        with self._lock:
+            self.replaced += 1
+        return self._start_worker(index)
 
     def _start_worker(self, index: int) -> _Worker | None:
         for attempt in range(1, self._max_start_failures + 1):
@@ -204,7 +240,7 @@ class PrepPool:
         if status == OK:
             if len(body) != 3 * size * size:
                 return ImageDecodeError("worker_died", f"prep worker sent {len(body)} bytes"), False
-            return np.frombuffer(body, dtype=np.uint8).reshape(3, size, size), True
+            return np.frombuffer(bytearray(body), dtype=np.uint8).reshape(3, size, size), True  # writable
         reason, _, detail = body.decode("utf-8", "replace").partition("\0")
         reason = reason if reason.isidentifier() and len(reason) <= 32 else "undecodable"
         return ImageDecodeError(reason, detail), reason != "bomb"  # after a bomb the worker exits
