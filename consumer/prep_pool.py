@@ -103,6 +103,7 @@ class PrepPool:
         self._tasks: queue.Queue[_Task | None] = queue.Queue(maxsize=max_queued or workers * 8)
         self._lock = threading.Lock()
         self._live: set[int] = set()  # slots whose worker process is running
+        self._pids: dict[int, int] = {}  # slot -> its worker's pid
         self._broken: str | None = None
         self._next_id = 0
         self._started = False
@@ -149,6 +150,10 @@ class PrepPool:
         with self._lock:
             return len(self._live)
 
+    def worker_pids(self) -> list[int]:
+        with self._lock:
+            return sorted(self._pids.values())
+
     def close(self, timeout_s: float = 10.0) -> None:
         """Stop taking images, let the queued ones finish, and stop every worker."""
         if not self._started:
@@ -172,27 +177,27 @@ class PrepPool:
                     return
                 if (
                     worker.process.poll() is not None
-                ):  # died while idle (OOM killer, a signal): not this image's fault
-                    worker = self._replace(index, worker)
+                ):  # died idle (OOM killer, a signal): not this image's fault
+                    self._discard(index, worker)
+                    worker = self._start_worker(index)
                     if worker is None:
-                        task.done(ImageDecodeError("worker_died", "the prep pool is broken"))
+                        _hand(task, ImageDecodeError("worker_died", "the prep pool is broken"))
                         return
                 outcome, healthy = self._ask(worker, task)
-                try:
-                    task.done(outcome)
-                except Exception:  # the caller's callback must not cost the pool a slot
-                    log.exception("a prep pool callback raised")
-                if not healthy:
-                    worker = self._replace(index, worker)
+                if healthy:
+                    _hand(task, outcome)
+                    continue
+                self._discard(index, worker)  # first, so that the caller sees the pool short of one
+                _hand(task, outcome)
+                worker = self._start_worker(index)
         finally:
             if worker is not None:
                 self._stop_worker(index, worker, kill=False)
 
-    def _replace(self, index: int, worker: _Worker) -> _Worker | None:
+    def _discard(self, index: int, worker: _Worker) -> None:
         self._stop_worker(index, worker, kill=True)
         with self._lock:
             self.replaced += 1
-        return self._start_worker(index)
 
     def _start_worker(self, index: int) -> _Worker | None:
         for attempt in range(1, self._max_start_failures + 1):
@@ -200,6 +205,7 @@ class PrepPool:
                 worker = _Worker.start(index, self._headroom)
                 with self._lock:
                     self._live.add(index)
+                    self._pids[index] = worker.process.pid
                 return worker
             except Exception:
                 log.exception("starting prep worker %d failed (attempt %d)", index, attempt)
@@ -211,6 +217,7 @@ class PrepPool:
     def _stop_worker(self, index: int, worker: _Worker, *, kill: bool) -> None:
         with self._lock:
             self._live.discard(index)
+            self._pids.pop(index, None)
         worker.stop(kill=kill)
 
     def _ask(self, worker: _Worker, task: _Task) -> tuple[Decoded, bool]:
@@ -219,18 +226,25 @@ class PrepPool:
             self._next_id += 1
             task_id = self._next_id
         size = task.limits.size
-        deadline = time.monotonic() + self._timeout_s
+        timed_out = ImageDecodeError("timeout", f"no decode within {self._timeout_s:g}s")
+        # The watchdog kills a worker still busy at the deadline: that ends a blocked send (a silent worker
+        # stops reading; an image is larger than the pipe's buffer) and a half-sent answer alike.
+        watchdog = threading.Timer(self._timeout_s, worker.expire)
+        watchdog.daemon = True
+        watchdog.start()
         try:
             worker.requests.send_bytes(pack_request(task_id, task.limits))
             worker.requests.send_bytes(task.data)
             while not worker.replies.poll(_POLL_S):
-                if time.monotonic() > deadline:
-                    return ImageDecodeError("timeout", f"no decode within {self._timeout_s:g}s"), False
+                if worker.expired:
+                    return timed_out, False
                 if worker.process.poll() is not None and not worker.replies.poll(0):
                     return worker.died(), False
             answer = worker.replies.recv_bytes(REPLY.size + max(3 * size * size, 1024))
         except (EOFError, OSError):  # a closed pipe, or an answer longer than any answer may be
-            return worker.died(), False
+            return (timed_out if worker.expired else worker.died()), False
+        finally:
+            watchdog.cancel()
         if len(answer) < REPLY.size:
             return ImageDecodeError("worker_died", "prep worker sent a short answer"), False
         answer_id, status = REPLY.unpack_from(answer)
@@ -253,6 +267,12 @@ class _Worker:
     process: subprocess.Popen[bytes]
     requests: Connection
     replies: Connection
+    expired: bool = False  # the watchdog killed it at a task's deadline
+
+    def expire(self) -> None:
+        self.expired = True
+        with contextlib.suppress(OSError):
+            self.process.kill()
 
     @classmethod
     def start(cls, index: int, headroom_bytes: int) -> _Worker:
@@ -305,3 +325,10 @@ class _Worker:
         except subprocess.TimeoutExpired:
             log.error("prep worker pid %d did not exit after SIGKILL", self.process.pid)
         self.replies.close()
+
+
+def _hand(task: _Task, outcome: Decoded) -> None:
+    try:
+        task.done(outcome)
+    except Exception:  # the caller's callback must not cost the pool a slot
+        log.exception("a prep pool callback raised")
