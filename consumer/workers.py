@@ -6,8 +6,9 @@
 
 With a prep pool (consumer.prep_pool, `MODSTREAM_PREP__WORKERS` > 0), the prep thread only hands each
 image to the pool and goes on; the decoded (3, S, S) uint8 image comes back through the same inbox
-(`Decoded`), and the post is tokenised and batched then. Images decode in parallel, in processes a bomb
-can kill without touching this one. Without a pool (0), images decode here, inline.
+(`Decoded`). Posts whose image is settled are tokenised together, with one call of the fast tokenizer's
+batch encoder, once the inbox is empty (or READY_MAX wait), then batched. Images decode in parallel, in
+processes a bomb can kill without touching this one. Without a pool (0), images decode here, inline.
 
 The model runs on one thread while the next batch is prepared on the other. A batch is prepared with one
 predictor and scored with the same one: when the model manager swaps versions, the open batch is closed
@@ -49,7 +50,12 @@ class Predictor(Protocol):
     @property
     def decode_limits(self) -> DecodeLimits: ...  # only read with a prep pool
     def prepare(self, text: str | None, image_bytes: bytes | None) -> Any: ...
-    def prepare_decoded(self, text: str | None, image: Any) -> Any: ...  # only called with a prep pool
+    def prepare_decoded_many(
+        self, items: Sequence[tuple[str | None, Any]]
+    ) -> Sequence[Any]: ...  # with a pool
+    def prepare_decoded(
+        self, text: str | None, image: Any
+    ) -> Any: ...  # with a pool: a failed group, one by one
     def predict_prepared(self, posts: Sequence[Any]) -> Sequence[Any]: ...
 
 
@@ -69,6 +75,7 @@ def _settle(outlet: Outlet, job: Job, error: PostError) -> None:
 
 
 Batch = tuple[Predictor, list[Job]]
+READY_MAX = 64  # posts tokenised by one call at most
 
 
 @dataclass(eq=False)
@@ -97,6 +104,9 @@ class PrepWorker:
         self._current = current
         self._pool = pool
         self._decoding = 0  # images handed to the pool whose answer has not come back
+        # With a pool: posts whose image is settled, tokenised together (one tokenizer call) once the inbox
+        # is empty or READY_MAX of them wait, so under load one call serves about one batch.
+        self._ready: list[tuple[Job, Any]] = []
         self._closing = False
         self._faults = faults or FaultInjector()
         self._outlet = outlet
@@ -146,6 +156,8 @@ class PrepWorker:
                 except Exception as exc:  # a bug must not cost the post its outcome, nor end this thread
                     log.exception("preprocessing %s failed", job.where)
                     _settle(self._outlet, job, post_error(exc, stage="preprocess", where=job.where))
+            if len(self._ready) >= READY_MAX or self.inbox.empty() or self._closing:
+                self._tokenise_ready()
             if self._closing and self._decoding == 0:
                 self._send(self._batcher.flush())
                 self._batches.put(None)
@@ -160,6 +172,7 @@ class PrepWorker:
         if predictor is None:  # cannot happen: the poll loop only runs once a model serves
             raise RuntimeError("no model loaded")
         if predictor is not self._predictor:
+            self._tokenise_ready()  # with the version that decoded their images
             self._send(self._batcher.flush())  # swap between batches
             self._predictor = predictor
         return predictor
@@ -184,7 +197,7 @@ class PrepWorker:
             _settle(self._outlet, job, exc)
             return
         if image is None:
-            self._batch(job, predictor.prepare_decoded(post.text, None))
+            self._ready.append((job, None))
             return
         inbox = self.inbox
         try:
@@ -209,12 +222,38 @@ class PrepWorker:
             except ImageUnavailable as unavailable:
                 _settle(self._outlet, job, unavailable)
                 return
-            self._batch(job, predictor.prepare_decoded(post.text, None))
+            self._ready.append((job, None))
             return
         if outcome.shape[-1] != predictor.decode_limits.size:  # decoded for the version before a swap
             self._submit(job, predictor)
             return
-        self._batch(job, predictor.prepare_decoded(post.text, outcome))
+        self._ready.append((job, outcome))
+
+    def _tokenise_ready(self) -> None:
+        """Tokenise every ready post in one call and batch them; a failing call is retried post by post, so
+        only a culprit is dead-lettered."""
+        if not self._ready:
+            return
+        ready, self._ready = self._ready, []
+        predictor = self._predictor
+        assert predictor is not None
+        items = [(job.post.text if job.post is not None else None, image) for job, image in ready]
+        try:
+            prepared: Sequence[Any] | None = predictor.prepare_decoded_many(items)
+            if prepared is not None and len(prepared) != len(ready):
+                raise RuntimeError(f"{len(prepared)} prepared posts for {len(ready)}")
+        except Exception:
+            log.exception("tokenising %d posts together failed; one by one", len(ready))
+            prepared = None
+        for i, (job, image) in enumerate(ready):
+            try:
+                text = job.post.text if job.post is not None else None
+                self._batch(
+                    job, prepared[i] if prepared is not None else predictor.prepare_decoded(text, image)
+                )
+            except Exception as exc:
+                log.exception("preprocessing %s failed", job.where)
+                _settle(self._outlet, job, post_error(exc, stage="preprocess", where=job.where))
 
     def _batch(self, job: Job, prepared: Any) -> None:
         job.prepared = prepared

@@ -127,6 +127,23 @@ class Predictor:
         An image of another size than this model's (decoded for the version before a swap) is refused
         with ValueError."""
         token_ids = self.prepare_text(text) if text is not None and text.strip() else None
+        return self._prepared(token_ids, image)
+
+    def prepare_decoded_many(
+        self, items: Sequence[tuple[str | None, np.ndarray | torch.Tensor | None]]
+    ) -> list[PreparedPost]:
+        """`prepare_decoded` for many posts with ONE call of the fast tokenizer's batch encoder. The ids
+        of each text are those `prepare_text` gives it alone (no padding here; truncation is per text),
+        so scores stay batch-invariant. Raises on the first bad post: callers fall back to one by one."""
+        texts = [text for text, _ in items if text is not None and text.strip()]
+        encoded = iter(self.text.encode_many(texts))
+        out = []
+        for text, image in items:
+            token_ids = next(encoded) if text is not None and text.strip() else None
+            out.append(self._prepared(token_ids, image))
+        return out
+
+    def _prepared(self, token_ids: list[int] | None, image: np.ndarray | torch.Tensor | None) -> PreparedPost:
         if isinstance(image, np.ndarray):
             image = torch.from_numpy(image)
         if image is not None:

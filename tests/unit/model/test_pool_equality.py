@@ -73,3 +73,15 @@ def test_uint8_normalised_at_the_model_matches_the_float_decode(tiny_checkpoint:
     assert all(p.image is not None and p.image.dtype == torch.uint8 for p in as_uint8)
     diff = (_scores(predictor, as_float) - _scores(predictor, as_uint8)).abs().max().item()
     assert diff <= 1e-5, diff
+
+
+def test_one_tokenizer_call_gives_each_text_the_ids_it_gets_alone(tiny_checkpoint: Checkpoint) -> None:
+    predictor = Predictor.from_checkpoint(tiny_checkpoint, device="cpu")
+    image = predictor.prepare_image(kit.jpeg_rgb())
+    items = [(text, image if text is None else None) for text, _ in POSTS] + [("   ", image)]
+    together = predictor.prepare_decoded_many(items)
+    alone = [predictor.prepare_decoded(text, img) for text, img in items]
+    assert [p.token_ids for p in together] == [p.token_ids for p in alone]
+    assert together[-1].token_ids is None  # blank text is no text, as in prepare
+    long = next(p for p in together if p.token_ids is not None and len(p.token_ids) > 60)
+    assert len(long.token_ids or []) <= tiny_checkpoint.config.max_length  # truncated per text
