@@ -46,6 +46,7 @@ nothing; the limits only have to keep what platforms actually send working:
 
 from __future__ import annotations
 
+import functools
 import io
 import warnings
 from dataclasses import dataclass
@@ -245,9 +246,18 @@ def normalize_images(images: torch.Tensor) -> torch.Tensor:
     (x - mean*255) / (std*255), in float32."""
     import torch
 
-    mean = torch.tensor(_MEAN_255, dtype=torch.float32, device=images.device).view(3, 1, 1)
-    std = torch.tensor(_STD_255, dtype=torch.float32, device=images.device).view(3, 1, 1)
+    mean, std = _stats(images.device)
     return (images.to(torch.float32) - mean) / std
+
+
+@functools.cache
+def _stats(device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """mean*255 and std*255 as (3, 1, 1) float32 on `device`, made once (no host-to-device copy per batch)."""
+    import torch
+
+    mean = torch.tensor(_MEAN_255, dtype=torch.float32, device=device).view(3, 1, 1)
+    std = torch.tensor(_STD_255, dtype=torch.float32, device=device).view(3, 1, 1)
+    return mean, std
 
 
 def to_tensor(img: Image.Image) -> torch.Tensor:
