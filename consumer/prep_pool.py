@@ -104,6 +104,9 @@ class PrepPool:
         self._lock = threading.Lock()
         self._live: set[int] = set()  # slots whose worker process is running
         self._pids: dict[int, int] = {}  # slot -> its worker's pid
+        self._workers: dict[int, _Worker] = {}  # slot -> its worker, for the watchdog
+        self._stopping = threading.Event()
+        self._watchdog = threading.Thread(target=self._watch, name="prep-pool-watchdog", daemon=True)
         self._broken: str | None = None
         self._next_id = 0
         self._started = False
@@ -118,6 +121,7 @@ class PrepPool:
         self._started = True
         for thread in self._threads:
             thread.start()
+        self._watchdog.start()
 
     def submit(self, data: bytes, limits: DecodeLimits, done: Callable[[Decoded], None]) -> None:
         """Queue one image; `done` is called once, from a pool thread, with the array or the error. Blocks
@@ -144,7 +148,8 @@ class PrepPool:
         return outcome
 
     def alive(self) -> bool:
-        return self._broken is None and (not self._started or all(t.is_alive() for t in self._threads))
+        threads = [*self._threads, self._watchdog]
+        return self._broken is None and (not self._started or all(t.is_alive() for t in threads))
 
     def live_workers(self) -> int:
         with self._lock:
@@ -166,6 +171,17 @@ class PrepPool:
         deadline = time.monotonic() + timeout_s
         for thread in self._threads:
             thread.join(timeout=max(0.0, deadline - time.monotonic()))
+        self._stopping.set()
+
+    def _watch(self) -> None:
+        """Kill every worker still holding a task past its deadline (one thread for the pool: starting a
+        timer per image would cost a thread handoff per image)."""
+        while not self._stopping.wait(_POLL_S):
+            now = time.monotonic()
+            with self._lock:
+                late = [w for w in self._workers.values() if w.deadline is not None and w.deadline < now]
+            for worker in late:
+                worker.expire()
 
     # -- one slot: a parent thread and its worker process -----------------------------------------------
     def _slot(self, index: int) -> None:
@@ -206,6 +222,7 @@ class PrepPool:
                 with self._lock:
                     self._live.add(index)
                     self._pids[index] = worker.process.pid
+                    self._workers[index] = worker
                 return worker
             except Exception:
                 log.exception("starting prep worker %d failed (attempt %d)", index, attempt)
@@ -218,6 +235,7 @@ class PrepPool:
         with self._lock:
             self._live.discard(index)
             self._pids.pop(index, None)
+            self._workers.pop(index, None)
         worker.stop(kill=kill)
 
     def _ask(self, worker: _Worker, task: _Task) -> tuple[Decoded, bool]:
@@ -227,11 +245,9 @@ class PrepPool:
             task_id = self._next_id
         size = task.limits.size
         timed_out = ImageDecodeError("timeout", f"no decode within {self._timeout_s:g}s")
-        # The watchdog kills a worker still busy at the deadline: that ends a blocked send (a silent worker
-        # stops reading; an image is larger than the pipe's buffer) and a half-sent answer alike.
-        watchdog = threading.Timer(self._timeout_s, worker.expire)
-        watchdog.daemon = True
-        watchdog.start()
+        # The watchdog thread kills a worker still busy at the deadline: that ends a blocked send (a silent
+        # worker stops reading; an image is larger than the pipe's buffer) and a half-sent answer alike.
+        worker.deadline = time.monotonic() + self._timeout_s
         try:
             worker.requests.send_bytes(pack_request(task_id, task.limits))
             worker.requests.send_bytes(task.data)
@@ -244,7 +260,7 @@ class PrepPool:
         except (EOFError, OSError):  # a closed pipe, or an answer longer than any answer may be
             return (timed_out if worker.expired else worker.died()), False
         finally:
-            watchdog.cancel()
+            worker.deadline = None
         if len(answer) < REPLY.size:
             return ImageDecodeError("worker_died", "prep worker sent a short answer"), False
         answer_id, status = REPLY.unpack_from(answer)
@@ -268,6 +284,7 @@ class _Worker:
     requests: Connection
     replies: Connection
     expired: bool = False  # the watchdog killed it at a task's deadline
+    deadline: float | None = None  # monotonic; set while it holds a task
 
     def expire(self) -> None:
         self.expired = True
