@@ -191,9 +191,8 @@ class PrepPool:
                 task = self._tasks.get()
                 if task is None:
                     return
-                if (
-                    worker.process.poll() is not None
-                ):  # died idle (OOM killer, a signal): not this image's fault
+                # died while idle (the OOM killer, a signal): not this image's fault, so replace it first
+                if worker.process.poll() is not None:
                     self._discard(index, worker)
                     worker = self._start_worker(index)
                     if worker is None:
