@@ -30,6 +30,7 @@ from consumer.ledger import TopicPartition
 from consumer.metrics import ConsumerMetrics
 from consumer.model_manager import ModelManager
 from consumer.outlet import CacheWriter, KafkaOutlet
+from consumer.prep_pool import PrepPool, pool_from_settings
 from consumer.workers import Batch, ModelWorker, PrepWorker
 from events.kafka import common_config, consumer_config, ensure_topics, producer_config
 from events.settings import MetricsSettings, Settings
@@ -77,6 +78,7 @@ class Parts:
     health: HealthServer | None  # None when MODSTREAM_METRICS__PORT=0
     faults: FaultInjector
     source_started: bool = False
+    pool: PrepPool | None = None  # image preparation processes; None = inline (MODSTREAM_PREP__WORKERS=0)
 
     @property
     def health_port(self) -> int | None:
@@ -93,9 +95,13 @@ class Parts:
         }
         if self.cache_writer is not None:
             stages["cache-writer"] = self.cache_writer.alive
+        if self.pool is not None:  # a dead worker is replaced; a pool that cannot replace one is dead
+            stages["prep-pool"] = self.pool.alive
         return stages
 
     def start_workers(self) -> None:
+        if self.pool is not None:
+            self.pool.start()
         self.prep.start()
         self.model.start()
         self.source_started = True
@@ -117,6 +123,7 @@ class Parts:
             ("source", self.source.close),
             ("sink", self.sink.close),
             ("fetcher", self.fetcher.close),
+            ("prep pool", self.pool.close if self.pool is not None else None),
             ("cache writer", self.cache_writer.close if self.cache_writer else None),
             ("cache", self.cache.close if self.cache is not None else None),
             ("updates listener", self.listener.close),
@@ -213,6 +220,7 @@ def assemble(
 
     faults = FaultInjector.from_env()
     batches: queue.Queue[Batch | None] = queue.Queue(maxsize=2)
+    pool = pool_from_settings(s.prep)
     prep = PrepWorker(
         lambda: manager.current,
         BatchLimits.from_settings(s.batch),
@@ -221,6 +229,7 @@ def assemble(
         clock=clock,
         metrics=m,
         faults=faults,
+        pool=pool,
     )
     model = ModelWorker(batches, outlet, clock=clock, metrics=m, faults=faults)
     source = KafkaSource(
@@ -245,4 +254,5 @@ def assemble(
         batches=batches,
         health=health,
         faults=faults,
+        pool=pool,
     )

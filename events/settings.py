@@ -126,6 +126,26 @@ class BatchSettings(_Section):
     max_images: int = Field(64, gt=0, description="image budget of one batch")
 
 
+class PrepSettings(_Section):
+    """Image preparation (decode, resize, crop to uint8) in worker processes: consumer.prep_pool."""
+
+    workers: int | None = Field(
+        None,
+        ge=0,
+        description="prep worker processes; unset = the cores the model does not need (usable cores - 1, "
+        "at least 1); 0 = decode inline on the prep thread (tests, tiny runs)",
+    )
+    worker_memory_mb: int = Field(
+        1024,
+        gt=0,
+        description="address space (RLIMIT_AS) a prep worker may add to its start-up footprint; an image "
+        "needing more fails alone (image_status failed) and the worker is replaced",
+    )
+    task_timeout_s: float = Field(
+        10.0, gt=0, description="longest decode of one image; past it the worker is killed and replaced"
+    )
+
+
 class ConsumerSettings(_Section):
     max_in_flight: int = Field(1024, gt=0, description="posts in flight before partitions pause")
     resume_below: float = Field(0.5, gt=0, lt=1, description="resume when in flight < this x max_in_flight")
@@ -241,6 +261,7 @@ class Settings(BaseSettings):
     model: ModelSettings = ModelSettings()
     fetch: FetchSettings = FetchSettings()
     batch: BatchSettings = BatchSettings()
+    prep: PrepSettings = PrepSettings()
     consumer: ConsumerSettings = ConsumerSettings()
     trainer: TrainerSettings = TrainerSettings()
     feedback: FeedbackSettings = FeedbackSettings()

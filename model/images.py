@@ -1,6 +1,8 @@
-"""Image bytes -> a normalised (3, size, size) tensor, refusing anything dangerous or broken.
+"""Image bytes -> a (3, size, size) image, refusing anything dangerous or broken.
 
-    >>> decode_image(png_bytes).shape
+    >>> decode_image_uint8(png_bytes).shape, decode_image_uint8(png_bytes).dtype   # what travels
+    ((3, 224, 224), dtype('uint8'))
+    >>> decode_image(png_bytes).shape           # = normalize_images(the uint8 image), for the trainer
     torch.Size([3, 224, 224])
     >>> decode_image(b"<html>...")
     Traceback (most recent call last):
@@ -21,9 +23,11 @@ Order of checks, cheapest first, so hostile input costs little:
 6. the first frame only (animated GIF/WebP); a short file is `truncated`, anything else Pillow
    rejects `undecodable`;
 7. EXIF orientation, any mode to RGB (alpha composited on white, 16-bit scaled down), center crop
-   of the shorter side resized to `size`, ImageNet normalisation. RGBA/LA are resized first and
-   composited after (same picture to rounding: at most 3 of 255 levels, measured), so the
-   composite never runs over a full-size frame.
+   of the shorter side resized to `size`. `decode_image_uint8` stops here (numpy only, no torch: it
+   runs in the consumer's prep worker processes); ImageNet normalisation is `normalize_images`,
+   applied on the model's device after the uint8 transfer (a quarter of float32's bytes). RGBA/LA
+   are resized first and composited after (same picture to rounding: at most 3 of 255 levels,
+   measured), so the composite never runs over a full-size frame.
 
 The limits, and why these figures. The model sees 224 x 224, so pixels beyond a few megapixels buy
 nothing; the limits only have to keep what platforms actually send working:
@@ -42,12 +46,17 @@ nothing; the limits only have to keep what platforms actually send working:
 
 from __future__ import annotations
 
+import functools
 import io
 import warnings
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
+
+if TYPE_CHECKING:  # torch is imported where it is used: the prep worker processes never load it
+    import torch
 
 DEFAULT_MAX_BYTES = 20 * 1024 * 1024
 DEFAULT_MAX_PIXELS = 24_000_000  # 6000 x 4000; see the module docstring for why
@@ -74,6 +83,16 @@ class ImageDecodeError(Exception):
         self.detail = detail
 
 
+@dataclass(frozen=True)
+class DecodeLimits:
+    """The arguments of `decode_image_uint8` besides the bytes, as one value a prep worker is sent."""
+
+    size: int = 224
+    max_bytes: int = DEFAULT_MAX_BYTES
+    max_pixels: int = DEFAULT_MAX_PIXELS
+    max_pixels_per_byte: float = DEFAULT_MAX_PIXELS_PER_BYTE
+
+
 def decode_image(
     data: bytes,
     *,
@@ -83,6 +102,23 @@ def decode_image(
     max_pixels_per_byte: float = DEFAULT_MAX_PIXELS_PER_BYTE,
 ) -> torch.Tensor:
     """Decode, orient, convert, crop and normalise one image. Returns (3, size, size) float32."""
+    import torch
+
+    image = decode_image_uint8(
+        data, size=size, max_bytes=max_bytes, max_pixels=max_pixels, max_pixels_per_byte=max_pixels_per_byte
+    )
+    return normalize_images(torch.from_numpy(image))
+
+
+def decode_image_uint8(
+    data: bytes,
+    *,
+    size: int = 224,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    max_pixels_per_byte: float = DEFAULT_MAX_PIXELS_PER_BYTE,
+) -> np.ndarray:
+    """Decode, orient, convert and crop one image. Returns (3, size, size) uint8, C-contiguous."""
     img = open_checked(
         data, max_bytes=max_bytes, max_pixels=max_pixels, max_pixels_per_byte=max_pixels_per_byte, size=size
     )
@@ -94,9 +130,11 @@ def decode_image(
             # Pillow resizes these with premultiplied alpha, so shrinking before compositing on white
             # gives the same picture (to rounding) while the composite costs size x size, not the frame:
             # 24 M RGBA pixels took ~0.4 s and ~200 MB more the other way round.
-            return to_tensor(to_rgb(crop_resize(img, size)))
-        return to_tensor(crop_resize(to_rgb(img), size))
+            return to_uint8(to_rgb(crop_resize(img, size)))
+        return to_uint8(crop_resize(to_rgb(img), size))
     except ImageDecodeError:
+        raise
+    except MemoryError:  # a worker's memory limit (consumer.prep_pool): the caller decides what dies
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise ImageDecodeError("bomb", str(exc)) from exc
@@ -196,9 +234,34 @@ def crop_resize(img: Image.Image, size: int) -> Image.Image:
     return img.resize((size, size), Image.Resampling.BILINEAR, box=box, reducing_gap=3.0)
 
 
+def to_uint8(img: Image.Image) -> np.ndarray:
+    """RGB image -> (3, H, W) uint8, C-contiguous (what the prep workers send back, 3 x H x W bytes)."""
+    array = np.asarray(img, dtype=np.uint8)  # (H, W, 3)
+    return np.ascontiguousarray(array.transpose(2, 0, 1))  # (3, H, W)
+
+
+def normalize_images(images: torch.Tensor) -> torch.Tensor:
+    """uint8 (..., 3, H, W) 0..255 -> float32 ImageNet-normalised, on the tensor's own device (after
+    the transfer, so the copy is uint8). Bit-identical on CPU to what `decode_image` always returned:
+    (x - mean*255) / (std*255), in float32."""
+    import torch
+
+    mean, std = _stats(images.device)
+    return (images.to(torch.float32) - mean) / std
+
+
+@functools.cache
+def _stats(device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """mean*255 and std*255 as (3, 1, 1) float32 on `device`, made once (no host-to-device copy per batch)."""
+    import torch
+
+    mean = torch.tensor(_MEAN_255, dtype=torch.float32, device=device).view(3, 1, 1)
+    std = torch.tensor(_STD_255, dtype=torch.float32, device=device).view(3, 1, 1)
+    return mean, std
+
+
 def to_tensor(img: Image.Image) -> torch.Tensor:
-    """RGB image -> (3, H, W) float32, ImageNet-normalised (in numpy: small images do not pay for
-    torch's thread pool, and decoding runs on worker threads)."""
-    array = np.asarray(img, dtype=np.float32)  # (H, W, 3), 0..255
-    array = (array - _MEAN_255) / _STD_255
-    return torch.from_numpy(np.ascontiguousarray(array.transpose(2, 0, 1)))  # (3, H, W)
+    """RGB image -> (3, H, W) float32, ImageNet-normalised."""
+    import torch
+
+    return normalize_images(torch.from_numpy(to_uint8(img)))
