@@ -132,8 +132,8 @@ class PrepSettings(_Section):
     workers: int | None = Field(
         None,
         ge=0,
-        description="prep worker processes; unset = the cores the model does not need (usable cores - 1, "
-        "at least 1); 0 = decode inline on the prep thread (tests, tiny runs)",
+        description="prep worker processes; unset = the cores the model does not need (usable cores - 1), "
+        "or 0 below 4 usable cores; 0 = decode inline on the prep thread",
     )
     worker_memory_mb: int = Field(
         1024,

@@ -169,6 +169,11 @@ def test_a_pool_that_cannot_start_a_worker_is_dead(monkeypatch: pytest.MonkeyPat
         pool.close()
 
 
-def test_default_workers_leaves_the_model_a_core() -> None:
-    assert default_workers(model_cores=1) == max(1, len(os.sched_getaffinity(0)) - 1)
-    assert default_workers(model_cores=10_000) == 1
+@pytest.mark.parametrize(
+    ("usable", "model_cores", "workers"),
+    [(1, 1, 0), (2, 1, 0), (3, 1, 0), (4, 1, 3), (16, 1, 15), (4, 10, 1)],
+)
+def test_default_workers_leaves_the_model_a_core_and_small_hosts_inline(
+    usable: int, model_cores: int, workers: int
+) -> None:
+    assert default_workers(model_cores, usable=usable) == workers
