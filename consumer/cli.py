@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import signal
+import sys
 from types import FrameType
 
 
@@ -35,6 +36,14 @@ def run(args: argparse.Namespace) -> int:
 
     settings = Settings()
     configure_logging(settings.log)
+    if settings.consumer.cache_enabled:
+        from consumer.cache_codec import SigningKeyMissing, signing_key_for
+
+        try:
+            signing_key_for(settings.redis)
+        except SigningKeyMissing as exc:  # one line, naming the variable: not a traceback
+            print(f"modstream consume: {exc}", file=sys.stderr)
+            return 2
     service = ConsumerService(settings, max_messages=args.max_messages, idle_exit_s=args.idle_exit)
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:

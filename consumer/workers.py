@@ -27,7 +27,15 @@ from consumer.batcher import BatchLimits, MicroBatcher
 from consumer.errors import Action, ImageUnavailable, ModelFailed, PostError, action_for, post_error
 from consumer.faults import FaultInjector
 from consumer.metrics import ConsumerMetrics
-from consumer.routing import Job, decode_outcome, image_outcome, make_result, predict_each
+from consumer.routing import (
+    Job,
+    decode_outcome,
+    image_outcome,
+    make_result,
+    non_finite,
+    predict_each,
+    scored_content_id,
+)
 from events.schemas import Result
 from model.preprocess import ImageDecodeError
 
@@ -221,12 +229,18 @@ class ModelWorker:
                     _settle(self._outlet, job, outcome)
                     continue
                 assert job.post is not None
+                broken = non_finite(outcome, job.where)
+                if broken is not None:  # a broken model never publishes "not flagged", nor caches it
+                    self._metrics.non_finite.inc()
+                    _settle(self._outlet, job, broken)
+                    continue
                 result = make_result(
                     job.post.post_id,
                     outcome,
                     model_version=predictor.version,
                     image_status=job.image_status,
                     now=now,
+                    content_id=scored_content_id(job),
                 )
                 self._outlet.publish(job, result)
             except Exception as exc:

@@ -125,6 +125,7 @@ def settings_for(bootstrap: str, registry: Path, host: str, *, cache: bool) -> A
         redis={
             "url": os.environ.get("MODSTREAM_BENCH_REDIS", "redis://127.0.0.1:6379/0"),
             "key_prefix": f"{suffix}:",
+            "signing_key": os.environ.get("MODSTREAM_REDIS__SIGNING_KEY") or f"bench-{suffix}",
         },
         model={"registry": str(registry)},
         fetch={"allow_hosts": [host]},

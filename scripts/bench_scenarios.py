@@ -26,6 +26,7 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from consumer.cache import make_cache
 from consumer.cache_keys import cache_key
 from consumer.service import ConsumerService
+from events.content import image_digest
 from events.kafka import common_config, consumer_config, ensure_topics, producer_config
 from events.schemas import LabelScore, Result, decode_post, encode
 from events.settings import Settings
@@ -245,7 +246,7 @@ def _running(settings: Settings) -> Iterator[tuple[ConsumerService, ResultWatche
 def _wait_until_cached(settings: Settings, service: ConsumerService, posts: Sequence[BenchPost]) -> None:
     """Cache writes trail the results (a writer thread): wait until every measured post is a hit."""
     version = service.parts.manager.current.version
-    keys = [cache_key(settings.redis.key_prefix, version, p.text, p.image_url) for p in posts]
+    keys = [cache_key(settings.redis.key_prefix, version, p.text, image_digest(p.image)) for p in posts]
     cache = make_cache(settings.redis)
     try:
         deadline = time.monotonic() + 60
