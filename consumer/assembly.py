@@ -203,7 +203,9 @@ def assemble(
     )
 
     def load(path: Path) -> Predictor:
-        return Predictor.load(path, device=s.device)
+        predictor = Predictor.load(path, device=s.device)
+        predictor.on_image_forwards = m.image_forwards.inc  # its feature cache saves the rest
+        return predictor
 
     def on_change(predictor: Predictor) -> None:
         m.set_model_version(predictor.version)

@@ -40,7 +40,7 @@ class ConsumerMetrics:
             "posts the model scored NaN or infinite: dead-lettered (stage model, reason non_finite)",
             registry=r,
         )
-        self.image_forwards = Gauge(
+        self.image_forwards = Counter(
             "modstream_image_tower_forwards",
             "images run through the serving model's image tower (the rest came from its feature cache)",
             registry=r,

@@ -7,19 +7,34 @@
 Scores are independent per-label sigmoids of the post's own logits. On CUDA the forward pass
 runs under bf16 autocast with channels_last images; on CPU in fp32. `prepare` (tokenise, decode)
 is separate from `predict_prepared` so callers can decode images off the model's thread.
+
+Image features are cached per predictor by the image bytes' sha256 (`model.feature_cache`): a post whose
+image was seen runs only the text tower and the head. `image_forwards` counts the images that did run
+through the image tower.
+
+A model never fails open: `smoke_test` (run before a version serves) scores a text-only, an image-only and
+a text+image post (a generated image) and raises unless every score is a finite probability. At serving
+time the caller checks each prediction (consumer.routing.non_finite): a NaN is never a verdict.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import hashlib
+import io
+import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from model.checkpoint import Checkpoint, load_checkpoint
+from model.feature_cache import FeatureCache
 from model.images import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, decode_image
-from model.preprocess import PreparedPost, collate
+from model.preprocess import ModelBatch, PreparedPost, collate
+
+# Image features kept per predictor (about 2 KiB each at 512-d fp32).
+DEFAULT_FEATURE_CACHE_ITEMS = 4096
 
 
 @dataclass(frozen=True)
@@ -54,6 +69,7 @@ class Predictor:
         *,
         max_image_bytes: int = DEFAULT_MAX_BYTES,
         max_image_pixels: int = DEFAULT_MAX_PIXELS,
+        feature_cache_items: int = DEFAULT_FEATURE_CACHE_ITEMS,
     ) -> None:
         self.checkpoint = ckpt
         self.device = device
@@ -69,6 +85,9 @@ class Predictor:
         if self._cuda:
             model = model.to(memory_format=torch.channels_last)
         self.model = model
+        self.features = FeatureCache(feature_cache_items)
+        self.image_forwards = 0  # images run through the image tower (the rest came from `features`)
+        self.on_image_forwards: Callable[[int], None] | None = None  # e.g. a metric's inc
 
     @classmethod
     def load(cls, directory: Path | str, device: str = "auto") -> Predictor:
@@ -98,7 +117,8 @@ class Predictor:
         image = self.prepare_image(image_bytes) if image_bytes is not None else None
         if token_ids is None and image is None:
             raise ValueError("a post needs text or an image")
-        return PreparedPost(token_ids=token_ids, image=image)
+        key = hashlib.sha256(image_bytes).hexdigest() if image_bytes is not None else None
+        return PreparedPost(token_ids=token_ids, image=image, image_key=key)
 
     # -- scoring ---------------------------------------------------------------------------------
     def predict_prepared(self, posts: Sequence[PreparedPost]) -> list[Prediction]:
@@ -110,17 +130,67 @@ class Predictor:
                 if batch.images is not None:
                     batch.images = batch.images.contiguous(memory_format=torch.channels_last)
                 with torch.autocast("cuda", dtype=torch.bfloat16):
-                    logits = self.model(batch)
+                    logits = self._forward(batch, posts)
             else:
-                logits = self.model(batch)
+                logits = self._forward(batch, posts)
             scores = torch.sigmoid(logits.float()).cpu().tolist()  # (B, L): per label, never over the batch
         out = [self._prediction(row) for row in scores]
         if len(out) != len(posts):
             raise RuntimeError(f"{len(out)} predictions for {len(posts)} posts")
         return out
 
+    def _forward(self, batch: ModelBatch, posts: Sequence[PreparedPost]) -> torch.Tensor:
+        """The network's eval forward (FusionClassifier.forward without training's dropout), with image
+        features from the cache where the image was seen. -> logits (B, L)"""
+        model = self.model
+        image_feats = None
+        if batch.images is not None and batch.images.shape[0] > 0:
+            keys = [post.image_key for post in posts if post.image is not None]  # one per image row
+            rows: list[torch.Tensor | None] = [self.features.get(key) for key in keys]
+            # rows without features: one tower run per distinct image (a repost may repeat in a batch)
+            ids: list[str | int] = [key if key is not None else i for i, key in enumerate(keys)]
+            first_of: dict[str | int, int] = {}
+            for i, row in enumerate(rows):
+                if row is None:
+                    first_of.setdefault(ids[i], i)
+            if first_of:
+                todo = list(first_of.values())
+                fresh = model.encode_images(batch.images[todo])  # (N_new, image_dim)
+                self._count_forwards(len(todo))
+                for i, feats in zip(todo, fresh, strict=True):
+                    self.features.put(keys[i], feats)
+                    rows[i] = feats
+                for i, row in enumerate(rows):
+                    if row is None:
+                        rows[i] = rows[first_of[ids[i]]]
+            image_feats = torch.stack([row for row in rows if row is not None])  # (N_img, image_dim)
+        text_rows = batch.has_text.nonzero().squeeze(1)  # (N_txt,)
+        text_feats = None
+        if text_rows.numel() > 0:
+            text_feats = model.encode_texts(batch.input_ids[text_rows], batch.attention_mask[text_rows])
+        return model.head(image_feats, text_feats, batch.has_image, batch.has_text)  # (B, L)
+
+    def _count_forwards(self, n: int) -> None:
+        self.image_forwards += n
+        if self.on_image_forwards is not None:
+            self.on_image_forwards(n)
+
     def predict(self, items: Sequence[tuple[str | None, bytes | None]]) -> list[Prediction]:
         return self.predict_prepared([self.prepare(text, image) for text, image in items])
+
+    def smoke_test(self) -> None:
+        """Score a text-only, an image-only and a text+image post before serving; raise ValueError unless
+        every score of each is a finite probability (a checkpoint whose image tower gives NaN is refused)."""
+        image = _smoke_image()
+        posts = [("modstream smoke test", None), (None, image), ("modstream smoke test", image)]
+        out = self.predict(posts)
+        if len(out) != len(posts):
+            raise ValueError(f"smoke test: {len(out)} predictions for {len(posts)} posts")
+        for (text, img), prediction in zip(posts, out, strict=True):
+            kind = "+".join(k for k, v in (("text", text), ("image", img)) if v is not None)
+            bad = {k: v for k, v in prediction.scores.items() if not (math.isfinite(v) and 0.0 <= v <= 1.0)}
+            if bad or set(prediction.scores) != set(self.labels):
+                raise ValueError(f"smoke test: the {kind} post scores {bad or prediction.scores!r}")
 
     def _prediction(self, row: list[float]) -> Prediction:
         scores = dict(zip(self.labels, row, strict=True))
@@ -129,3 +199,15 @@ class Predictor:
             top=top_k(scores, 3),
             flagged=is_flagged(scores, self.thresholds, self.benign_label),
         )
+
+
+def _smoke_image() -> bytes:
+    """A small generated PNG (a colour gradient), so the image tower runs on real decoded pixels."""
+    from PIL import Image
+
+    size = 48
+    image = Image.new("RGB", (size, size))
+    image.putdata([(x * 5, y * 5, (x + y) * 2) for y in range(size) for x in range(size)])
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
