@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import argparse
+from pathlib import Path
+
 import pytest
 from pydantic import SecretStr
 
@@ -102,3 +105,17 @@ def test_a_shared_cache_needs_a_signing_key() -> None:
     assert signing_key_for(RedisSettings(url="redis://x", signing_key=SecretStr("k1"))) == b"k1"
     first = signing_key_for(RedisSettings(url="memory://"))
     assert len(first) == 32 and first != signing_key_for(RedisSettings(url="memory://"))  # random per process
+
+
+def test_consume_refuses_to_start_without_a_key(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    from consumer import cli
+
+    monkeypatch.chdir(tmp_path)  # no stray .env
+    for name in ("MODSTREAM_REDIS__SIGNING_KEY", "MODSTREAM_CONSUMER__CACHE_ENABLED"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("MODSTREAM_REDIS__URL", "redis://127.0.0.1:6379/0")
+    assert cli.run(argparse.Namespace(max_messages=None, idle_exit=None)) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "MODSTREAM_REDIS__SIGNING_KEY is not set" in err
