@@ -263,3 +263,29 @@ def test_a_model_that_turns_non_finite_mid_stream_publishes_none_of_it(
     assert non_finite == len(red)
     cached = _cached_keys(settings)
     assert len(cached) == 1 + 4  # the warm-up and the four sound posts; no key for any red one
+
+
+def test_the_opt_in_url_shortcut_answers_a_listed_host_before_the_fetch(
+    consumer_settings: Callable[..., Settings],
+    tiny_models: TinyModels,
+    image_server: ImageServer,
+    outputs_of: Callable,
+) -> None:
+    """An immutable-URL host named in url_keyed_hosts: the repost of a URL is a hit with no request."""
+    settings = consumer_settings(redis={"url_keyed_hosts": [image_server.host]})
+    create_topics(settings)
+    publish_version(settings, tiny_models, "a")
+    picture = make_png((90, 90, 30), (30, 30))
+    image_server.add_bytes("/cdn/3f9a.png", picture, "image/png")
+    url = image_server.url("/cdn/3f9a.png")
+    reader = outputs_of(settings)
+    with running_consumer(settings):
+        produce(settings, [post("first", text="immutable", image_url=url)])
+        first = _one(reader, "first")
+        wait_until(lambda: len(_cached_keys(settings)) == 2, 20, "content and URL entries")
+        produce(settings, [post("again", text="immutable", image_url=url)])
+        again = _one(reader, "again")
+    assert image_server.requests == ["/cdn/3f9a.png"]  # the shortcut fetched nothing
+    assert again.cached and again.content_id == first.content_id == content_id(
+        "immutable", image_digest(picture)
+    )
