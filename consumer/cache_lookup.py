@@ -3,7 +3,7 @@ logic over a ResultCache and a ResultCodec; no I/O of its own.
 
     >>> lookup = ResultLookup(cache, ResultCodec(key), prefix="modstream:result:", on_rejected=count)
     >>> lookup.early(job)              # at intake: text-only posts (and the opt-in URL shortcut) have a key
-    >>> lookup.get_many(jobs, predictor, keys)   # one batched call -> an authentic Result or None per job
+    >>> lookup.lookup(jobs, predictor, early=True)  # one call -> (Result or None per job, n looked up)
     >>> lookup.entries(job, result)    # after publishing: the signed (key, value) pairs to write
 
 When a post is looked up:
@@ -69,6 +69,21 @@ class ResultLookup:
         """(key, content_id) of a post whose image arrived (job.image_sha256 set, image_status "ok")."""
         text, sha = scored_content(job)
         return cache_key(self._prefix, version, text, sha), content_id(text, sha)
+
+    def lookup(
+        self, jobs: Sequence[Job], predictor: Serving, *, early: bool
+    ) -> tuple[list[Result | None], int]:
+        """One batched lookup of the jobs that have a key now (`early`: at intake, else: their image
+        arrived): an authentic Result or None per job, and how many were looked up."""
+        out: list[Result | None] = [None] * len(jobs)
+        wanted: dict[int, tuple[str, str | None]] = {}
+        for i, job in enumerate(jobs):
+            key = self.early(job, predictor.version) if early else self.fetched(job, predictor.version)
+            if key is not None:
+                wanted[i] = key
+        for i, result in zip(wanted, self.get_many(predictor, list(wanted.values())), strict=True):
+            out[i] = result
+        return out, len(wanted)
 
     def get_many(self, predictor: Serving, wanted: Sequence[tuple[str, str | None]]) -> list[Result | None]:
         """One batched lookup of (key, expected content_id) pairs: the authentic Result or None for each.

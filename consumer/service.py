@@ -284,34 +284,24 @@ class ConsumerService:
             parts.prep.inbox.put(job)
 
     def _lookup(self, jobs: list[Job], *, early: bool) -> list[Result | None]:
-        """One batched cache lookup of the jobs that have a key now (`early`: at intake; else: their image
-        arrived): an authentic cached Result or None per job. A failing cache is all misses (DEGRADE), never
-        a lost record."""
-        parts = self.parts
-        lookup, current = parts.lookup, parts.manager.current
-        out: list[Result | None] = [None] * len(jobs)
+        """One batched cache lookup (`early`: at intake; else: their image arrived); a failing cache is all
+        misses (DEGRADE), never a lost record."""
+        lookup, current = self.parts.lookup, self.parts.manager.current
         if lookup is None or not jobs or current is None:
-            return out
+            return [None] * len(jobs)
         started = time.monotonic()
         try:
-            wanted: dict[int, tuple[str, str | None]] = {}
-            for i, job in enumerate(jobs):
-                key = lookup.early(job, current.version) if early else lookup.fetched(job, current.version)
-                if key is not None:
-                    wanted[i] = key
-            found = lookup.get_many(current, list(wanted.values()))
-            for i, result in zip(wanted, found, strict=True):
-                out[i] = result
+            found, wanted = lookup.lookup(jobs, current, early=early)
         except Exception as exc:
             error = as_error(exc, stage="cache")
             log.warning("cache lookup skipped (%s): %s", action_for(error).value, error)
             return [None] * len(jobs)
         finally:
             self.metrics.cache_lookup_seconds.observe(time.monotonic() - started)
-        hits = sum(r is not None for r in out)
+        hits = sum(r is not None for r in found)
         self.metrics.cache.labels(outcome="hit").inc(hits)
-        self.metrics.cache.labels(outcome="miss").inc(len(wanted) - hits)
-        return out
+        self.metrics.cache.labels(outcome="miss").inc(wanted - hits)
+        return found
 
     def _lookup_fetched(self) -> None:
         """Posts whose image arrived: one batched lookup by their bytes' sha256; hits are published, misses
@@ -325,10 +315,16 @@ class ConsumerService:
         if not jobs:
             return
         for job, cached in zip(jobs, self._lookup(jobs, early=False), strict=True):
-            if cached is not None:
-                self.parts.outlet.publish(job, from_cache(cached, job.where.post_id or "", datetime.now(UTC)))
-            else:
-                self.parts.prep.inbox.put(job)
+            try:
+                if cached is not None:
+                    self.parts.outlet.publish(
+                        job, from_cache(cached, job.where.post_id or "", datetime.now(UTC))
+                    )
+                    continue
+            except Exception as exc:  # a cached result that cannot be served is a miss (DEGRADE), not a loss
+                error = as_error(exc, stage="cache", where=job.where)
+                log.warning("cached result not served (%s): %s", action_for(error).value, error)
+            self.parts.prep.inbox.put(job)
 
     def _fetched(self, job: Job, future: Future[Any]) -> None:
         self.images.finished()
