@@ -28,7 +28,8 @@ def test_stable_within_a_process() -> None:
 
 def test_stable_across_processes() -> None:
     """No dependence on hash randomisation or dict order: another interpreter agrees."""
-    code = f"from consumer.cache_keys import cache_key; print(cache_key('p:', 'v1', 'hello world', '{IMG_A}'))"
+    call = f"cache_key('p:', 'v1', 'hello world', '{IMG_A}')"
+    code = f"from consumer.cache_keys import cache_key; print({call})"
     out = subprocess.run(
         [sys.executable, "-c", code],
         capture_output=True,
