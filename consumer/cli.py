@@ -35,7 +35,6 @@ def run(args: argparse.Namespace) -> int:
     from events.settings import Settings
 
     settings = Settings()
-    configure_logging(settings.log)
     if settings.consumer.cache_enabled:
         from consumer.cache_codec import SigningKeyMissing, signing_key_for
 
@@ -44,6 +43,7 @@ def run(args: argparse.Namespace) -> int:
         except SigningKeyMissing as exc:  # one line, naming the variable: not a traceback
             print(f"modstream consume: {exc}", file=sys.stderr)
             return 2
+    configure_logging(settings.log)
     service = ConsumerService(settings, max_messages=args.max_messages, idle_exit_s=args.idle_exit)
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
