@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from consumer.batcher import BatchLimits
 from consumer.cache import ResultCache
+from consumer.cache_lookup import ResultLookup
 from consumer.faults import FaultInjector
 from consumer.kafka_sink import KafkaSink
 from consumer.kafka_source import KafkaSource
@@ -67,7 +68,7 @@ class Parts:
     sink: KafkaSink
     outlet: KafkaOutlet
     cache: ResultCache | None
-    cache_key: Callable[[str, str, str | None, str | None], str]
+    lookup: ResultLookup | None  # keys, signatures and checks over `cache`
     cache_writer: CacheWriter | None
     fetcher: BackgroundFetcher
     manager: ModelManager[Predictor]
@@ -161,13 +162,15 @@ def assemble(
     settings: Settings, metrics: ConsumerMetrics, *, clock: Callable[[], float], hooks: ServiceHooks
 ) -> Parts:
     from consumer.cache import make_cache
-    from consumer.cache_keys import cache_key
+    from consumer.cache_codec import ResultCodec, signing_key_for
     from fetcher import BackgroundFetcher
     from model.predictor import Predictor
     from model.registry import ModelRegistry
 
     s = settings
     m = metrics
+    # before anything starts: a shared cache without a signing key refuses to start (SigningKeyMissing)
+    codec = ResultCodec(signing_key_for(s.redis)) if s.consumer.cache_enabled else None
     if s.kafka.create_topics:
         ensure_topics(s.kafka, [s.topics.posts, s.topics.results, s.topics.dlq, s.topics.model_updates])
 
@@ -184,6 +187,17 @@ def assemble(
         else None
     )
     cache_writer = CacheWriter(cache.set_many) if cache is not None else None
+    lookup = (
+        ResultLookup(
+            cache,
+            codec,
+            prefix=s.redis.key_prefix,
+            url_keyed_hosts=s.redis.url_keyed_hosts,
+            on_rejected=lambda reason: m.cache_rejected.labels(reason=reason).inc(),
+        )
+        if cache is not None and codec is not None
+        else None
+    )
     fetcher = BackgroundFetcher(
         s.fetch, observe=lambda outcome, secs: m.fetch_seconds.labels(outcome).observe(secs)
     )
@@ -192,11 +206,13 @@ def assemble(
         sink,
         s.topics,
         cache_write=cache_writer.put if cache_writer else None,
-        cache_key=lambda version, text, url: cache_key(s.redis.key_prefix, version, text, url),
+        cache_entries=lookup.entries if lookup is not None else None,
     )
 
     def load(path: Path) -> Predictor:
-        return Predictor.load(path, device=s.device)
+        predictor = Predictor.load(path, device=s.device)
+        predictor.on_image_forwards = m.image_forwards.inc  # its feature cache saves the rest
+        return predictor
 
     def on_change(predictor: Predictor) -> None:
         m.set_model_version(predictor.version)
@@ -244,7 +260,7 @@ def assemble(
         sink=sink,
         outlet=outlet,
         cache=cache,
-        cache_key=cache_key,
+        lookup=lookup,
         cache_writer=cache_writer,
         fetcher=fetcher,
         manager=manager,

@@ -6,10 +6,11 @@
     >>> cache.set_many([("k2", b"...")])              # written with the configured TTL
     >>> cache.close()
 
-Values are opaque bytes. Keys come from `consumer.cache_keys.cache_key`. `redis://` (and `rediss://`,
-`unix://`) URLs select `consumer.redis_cache.RedisCache`, which fails open: with Redis down, every
-lookup is a miss and writes are dropped, and scoring carries on. `memory://` selects `MemoryCache`,
-for a single process (the demo, tests).
+Values are opaque bytes (signed by consumer.cache_codec before they get here). Keys come from
+`consumer.cache_keys`. Redis AUTH: a password in the URL or MODSTREAM_REDIS__PASSWORD; TLS: `rediss://`.
+`redis://` (and `rediss://`, `unix://`) URLs select `consumer.redis_cache.RedisCache`, which fails open:
+with Redis down, every lookup is a miss and writes are dropped, and scoring carries on. `memory://`
+selects `MemoryCache`, for a single process (the demo, tests).
 """
 
 from __future__ import annotations
@@ -105,6 +106,7 @@ def make_cache(
         ttl_s=settings.ttl_s,
         timeout_s=settings.timeout_s,
         retry_after_s=settings.retry_after_s,
+        password=settings.password.get_secret_value() if settings.password is not None else None,
         clock=clock,
         on_error=on_error,
     )

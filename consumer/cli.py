@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import signal
+import sys
 from types import FrameType
 
 
@@ -40,6 +41,14 @@ def run(args: argparse.Namespace) -> int:
     from events.settings import Settings
 
     settings = Settings()
+    if settings.consumer.cache_enabled:
+        from consumer.cache_codec import SigningKeyMissing, signing_key_for
+
+        try:
+            signing_key_for(settings.redis)
+        except SigningKeyMissing as exc:  # one line, naming the variable: not a traceback
+            print(f"modstream consume: {exc}", file=sys.stderr)
+            return 2
     configure_logging(settings.log)
     logging.getLogger(__name__).debug(
         "waiting for the Kafka broker at %s (up to %gs)",

@@ -31,6 +31,22 @@ class ConsumerMetrics:
         )
         self.cache = Counter("modstream_cache_lookups", "result cache lookups", ["outcome"], registry=r)
         self.cache_errors = Counter("modstream_cache_errors", "result cache calls that failed", registry=r)
+        self.cache_rejected = Counter(
+            "modstream_cache_rejected",
+            "cached values refused (a miss): unsigned, bad_signature, not_result, labels, mismatch",
+            ["reason"],
+            registry=r,
+        )
+        self.non_finite = Counter(
+            "modstream_non_finite_predictions",
+            "posts the model scored NaN or infinite: dead-lettered (stage model, reason non_finite)",
+            registry=r,
+        )
+        self.image_forwards = Counter(
+            "modstream_image_tower_forwards",
+            "images run through the serving model's image tower (the rest came from its feature cache)",
+            registry=r,
+        )
         self.cache_lookup_seconds = Histogram(
             "modstream_cache_lookup_seconds",
             "one batched result cache lookup on the poll thread (bounded by MODSTREAM_REDIS__TIMEOUT_S)",

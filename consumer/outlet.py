@@ -2,7 +2,8 @@
 
 Callable from any thread. Delivery reports are not acted on here: each becomes a `Completion` on a
 thread-safe queue that the poll loop drains, so the offset ledger has exactly one owner thread. Cache
-writes go to a writer thread of their own, so Redis never slows the model thread.
+writes (signed entries, consumer.cache_lookup) go to a writer thread of their own, so Redis never slows the
+model thread.
 
     >>> outlet = KafkaOutlet(sink, settings.topics, cache_write=writer.put)
     >>> outlet.publish(job, result)          # later: outlet.completions.get() -> Completion(error=None)
@@ -61,12 +62,12 @@ class KafkaOutlet:
         topics: TopicSettings,
         *,
         cache_write: Callable[[str, bytes], None] | None = None,
-        cache_key: Callable[[str, str | None, str | None], str] | None = None,
+        cache_entries: Callable[[Job, Result], Sequence[tuple[str, bytes]]] | None = None,
     ) -> None:
         self._sink = sink
         self._topics = topics
         self._cache_write = cache_write
-        self._cache_key = cache_key  # (model_version, text, image_url) -> key
+        self._cache_entries = cache_entries  # (job, result) -> signed (key, value) pairs, maybe none
         self.completions: queue.SimpleQueue[Completion] = queue.SimpleQueue()
 
     @property
@@ -83,13 +84,12 @@ class KafkaOutlet:
             self.dead_letter(job, post_error(exc, stage="model", where=job.where))
             return
         self._send(completion)
-        if self._cache_write is None or self._cache_key is None or job.post is None:
+        if self._cache_write is None or self._cache_entries is None or job.post is None:
             return
         if not result.cached and cacheable(result):
             try:
-                # keyed by the version that scored it, which may be newer than the one looked up at intake
-                key = self._cache_key(result.model_version, job.post.text, job.post.image_url)
-                self._cache_write(key, value)
+                for key, signed in self._cache_entries(job, result):
+                    self._cache_write(key, signed)
             except Exception as exc:  # the table says DEGRADE: a lost write costs one recomputation
                 error = as_error(exc, stage="cache", where=job.where)
                 log.warning("cache write skipped (%s): %s", action_for(error).value, error)

@@ -82,6 +82,7 @@ class RedisCache:
         ttl_s: int,
         timeout_s: float,
         retry_after_s: float,
+        password: str | None = None,
         clock: Callable[[], float] = time.monotonic,
         on_error: Callable[[Exception], None] | None = None,
         client: Any = None,
@@ -91,8 +92,12 @@ class RedisCache:
         self._timeout_s = timeout_s
         self._on_error = on_error
         self._lock = threading.Lock()
-        self._reads = _Direction("lookups", client or _client(url, timeout_s), Outage(retry_after_s, clock))
-        self._writes = _Direction("writes", client or _client(url, timeout_s), Outage(retry_after_s, clock))
+        self._reads = _Direction(
+            "lookups", client or _client(url, timeout_s, password), Outage(retry_after_s, clock)
+        )
+        self._writes = _Direction(
+            "writes", client or _client(url, timeout_s, password), Outage(retry_after_s, clock)
+        )
 
     def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
         misses: list[bytes | None] = [None] * len(keys)
@@ -184,8 +189,10 @@ class _Direction:
         )
 
 
-def _client(url: str, timeout_s: float) -> Any:
-    # No client-side retries: a failure goes straight to the fail-open path.
+def _client(url: str, timeout_s: float, password: str | None = None) -> Any:
+    # No client-side retries: a failure goes straight to the fail-open path. A password given apart from
+    # the URL (MODSTREAM_REDIS__PASSWORD) is Redis AUTH; rediss:// URLs are TLS (redis-py's own parsing).
+    extra: dict[str, Any] = {} if password is None else {"password": password}
     return redis.Redis.from_url(
-        url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s, retry=Retry(NoBackoff(), 0)
+        url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s, retry=Retry(NoBackoff(), 0), **extra
     )

@@ -4,8 +4,10 @@ Job                 one post in flight, from the poll loop to its delivery repor
 image_outcome       fetch result -> (image_status, bytes), or ImageUnavailable for an image-only post
 decode_outcome      an image that does not decode -> text-only, or ImageUnavailable
 predict_each        run a batch; on failure bisect so that only the culprit fails (one outcome per post)
+scored_content      (text, image sha256) that a post's result depends on, and its content_id
+non_finite          a prediction with a NaN/inf score -> ModelFailed("non_finite"): never published
 make_result         a prediction -> the Result event
-from_cache          cached Result bytes -> this post's Result (cached=true, its own post_id, new time)
+from_cache          an authentic cached Result -> this post's Result (cached=true, its own post_id, new time)
 
 >>> outs = predict_each(lambda xs: [x * 2 for x in xs], [1, 2, 3])
 >>> outs
@@ -14,19 +16,23 @@ from_cache          cached Result bytes -> this post's Result (cached=true, its 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
 from consumer.errors import ImageUnavailable, ModelFailed, Where
+from events.content import content_id
 from events.schemas import ImageStatus, LabelScore, Post, Result
 
 In = TypeVar("In")
 Out = TypeVar("Out")
 
-# Results worth caching: a transient fetch failure ("failed") must not pin a text-only score for a week.
-CACHEABLE_STATUSES: frozenset[str] = frozenset({"ok", "absent", "blocked"})
+# Results worth caching: only those that scored everything the post has. A "failed" or "blocked" image was
+# not scored: caching its text-only score would answer the post text-only for the TTL, after the host
+# recovers or is allow-listed.
+CACHEABLE_STATUSES: frozenset[str] = frozenset({"ok", "absent"})
 
 
 class FetchOutcome(Protocol):
@@ -53,6 +59,7 @@ class Job:
     post: Post | None = None
     fetch: FetchOutcome | None = None
     image_status: ImageStatus = "absent"
+    image_sha256: str | None = None  # sha256 hex of the fetched image bytes (events.content.image_digest)
     prepared: Any = None  # the predictor's PreparedPost
     batched_at: float = 0.0  # monotonic, when it entered the batcher
     extra: dict[str, Any] = field(default_factory=dict)
@@ -101,6 +108,28 @@ def predict_each(
         return predict_each(predict, inputs[:middle]) + predict_each(predict, inputs[middle:])
 
 
+def scored_content(job: Job) -> tuple[str | None, str | None]:
+    """(text, image sha256) of what the post's result was or will be scored from: the image counts only
+    when it was scored (image_status "ok")."""
+    text = job.post.text if job.post is not None else None
+    return text, job.image_sha256 if job.image_status == "ok" else None
+
+
+def scored_content_id(job: Job) -> str:
+    return content_id(*scored_content(job))
+
+
+def non_finite(prediction: PredictionLike, where: Where | None = None) -> ModelFailed | None:
+    """A ModelFailed for a prediction with a NaN or infinite score (a broken model must never publish "not
+    flagged"); None for a usable one."""
+    bad = sorted(label for label, score in prediction.scores.items() if not math.isfinite(score))
+    if not bad:
+        return None
+    return ModelFailed(
+        "non_finite", f"the model gave non-finite scores for {', '.join(bad)[:200]}", where=where
+    )
+
+
 def make_result(
     post_id: str,
     prediction: PredictionLike,
@@ -108,6 +137,7 @@ def make_result(
     model_version: str,
     image_status: ImageStatus,
     now: datetime,
+    content_id: str | None = None,
 ) -> Result:
     top = sorted(prediction.top, key=lambda pair: pair[1], reverse=True)[:3]
     return Result(
@@ -118,16 +148,13 @@ def make_result(
         model_version=model_version,
         image_status=image_status,
         cached=False,
+        content_id=content_id,
         processed_at=now,
     )
 
 
-def from_cache(raw: bytes, post_id: str, now: datetime) -> Result | None:
-    """This post's result from a cached one; None when the cached bytes are not a Result (a miss)."""
-    try:
-        cached = Result.model_validate_json(raw)
-    except Exception:  # bytes read back from Redis are hostile: whatever fails to validate is a miss
-        return None
+def from_cache(cached: Result, post_id: str, now: datetime) -> Result:
+    """This post's result from an authentic cached one (consumer.cache_codec checked it)."""
     return cached.model_copy(update={"post_id": post_id, "cached": True, "processed_at": now})
 
 

@@ -4,10 +4,15 @@ The poll loop is the only thread that touches the Kafka consumer and the offset 
 
     consume() ─► decode ─bad─► dead letter
                   │
-                  ├─► cache lookup (one batched call) ─hit─► publish cached result
-                  ├─► image fetch on the background fetcher ─┐
-                  └──────────────────────────────────────────┴─► PrepWorker ─► ModelWorker ─► Outlet
+                  ├─► text only: cache lookup (one batched call) ─hit─► publish cached result
+                  ├─► image fetch on the background fetcher ─► cache lookup by the image bytes' sha256
+                  │                    (batched on the poll loop's next turn) ─hit─► publish cached result
+                  └───────────────────────────────────────────────miss─┴─► PrepWorker ─► ModelWorker ─► Outlet
     delivery reports ─► Completion queue ─► ledger.done ─► commit the watermark every commit_interval_s
+
+Cache lookups (consumer/cache_lookup.py) are keyed by what is scored, so a post with an image is looked up
+only once its bytes are in: fetching is I/O and concurrent, the model is the cost. Each lookup is one
+batched call on the poll thread, bounded by MODSTREAM_REDIS__TIMEOUT_S (consumer/redis_cache.py).
 
 Backpressure (`consumer.flow.Backpressure`): above `max_in_flight` posts taken and not acknowledged, every
 assigned partition is paused and the loop keeps polling (heartbeats, rebalances, max.poll.interval.ms);
@@ -48,7 +53,8 @@ from consumer.metrics import ConsumerMetrics
 from consumer.outlet import Completion
 from consumer.routing import Job, from_cache
 from consumer.supervisor import InFlightAges, Supervisor
-from events.schemas import decode_post
+from events.content import image_digest
+from events.schemas import Result, decode_post
 from events.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -102,6 +108,8 @@ class ConsumerService:
         self._last_activity = clock()
         self._taken = 0
         self._parts: Parts | None = None  # the assembled components, set in run()
+        # posts whose image arrived, for the poll loop's next batched lookup (bounded by the image budget)
+        self._fetched_jobs: queue.SimpleQueue[Job] = queue.SimpleQueue()
 
     # -- control ----------------------------------------------------------------------------------------
 
@@ -205,6 +213,7 @@ class ConsumerService:
             records = self.parts.source.consume(max(want, 1), c.poll_timeout_s)
             if records and not self._stop.is_set():
                 self._intake(records[: max(want, 0)])
+            self._lookup_fetched()
             self.parts.sink.poll(0)
             self._handle_completions()
             self._backpressure()
@@ -236,7 +245,7 @@ class ConsumerService:
         self._last_activity = now
         jobs = [job for rec in records if (job := self._take(rec, now)) is not None]
         self.metrics.in_flight.set(self.ledger.in_flight())
-        for job, cached in zip(jobs, self._lookup(jobs), strict=True):
+        for job, cached in zip(jobs, self._lookup(jobs, early=True), strict=True):
             self._route(job, cached)
 
     def _take(self, rec: Any, now: float) -> Job | None:
@@ -256,11 +265,10 @@ class ConsumerService:
         job.where = replace(job.where, post_id=job.post.post_id)
         return job
 
-    def _route(self, job: Job, cached: bytes | None) -> None:
+    def _route(self, job: Job, cached: Result | None) -> None:
         parts = self.parts
-        result = from_cache(cached, job.where.post_id or "", datetime.now(UTC)) if cached else None
-        if result is not None:
-            parts.outlet.publish(job, result)
+        if cached is not None:
+            parts.outlet.publish(job, from_cache(cached, job.where.post_id or "", datetime.now(UTC)))
         elif job.post is not None and job.post.image_url is not None:
             self.images.started()
             try:
@@ -276,32 +284,48 @@ class ConsumerService:
         else:
             parts.prep.inbox.put(job)
 
-    def _lookup(self, jobs: list[Job]) -> list[bytes | None]:
-        """One batched cache lookup; a failing cache is all misses (DEGRADE), never a lost record."""
-        parts = self.parts
-        current = parts.manager.current
-        if parts.cache is None or not jobs or current is None:
+    def _lookup(self, jobs: list[Job], *, early: bool) -> list[Result | None]:
+        """One batched cache lookup (`early`: at intake; else: their image arrived); a failing cache is all
+        misses (DEGRADE), never a lost record."""
+        lookup, current = self.parts.lookup, self.parts.manager.current
+        if lookup is None or not jobs or current is None:
             return [None] * len(jobs)
         started = time.monotonic()
         try:
-            prefix = self.settings.redis.key_prefix
-            keys = [
-                parts.cache_key(prefix, current.version, job.post.text, job.post.image_url)
-                for job in jobs
-                if job.post
-            ]
-            values = list(parts.cache.get_many(keys))
+            found, wanted = lookup.lookup(jobs, current, early=early)
         except Exception as exc:
             error = as_error(exc, stage="cache")
             log.warning("cache lookup skipped (%s): %s", action_for(error).value, error)
-            values = []
-        self.metrics.cache_lookup_seconds.observe(time.monotonic() - started)
-        if len(values) != len(jobs):
-            values = [None] * len(jobs)
-        hits = sum(v is not None for v in values)
+            return [None] * len(jobs)
+        finally:
+            self.metrics.cache_lookup_seconds.observe(time.monotonic() - started)
+        hits = sum(r is not None for r in found)
         self.metrics.cache.labels(outcome="hit").inc(hits)
-        self.metrics.cache.labels(outcome="miss").inc(len(jobs) - hits)
-        return values
+        self.metrics.cache.labels(outcome="miss").inc(wanted - hits)
+        return found
+
+    def _lookup_fetched(self) -> None:
+        """Posts whose image arrived: one batched lookup by their bytes' sha256; hits are published, misses
+        go to be scored."""
+        jobs: list[Job] = []
+        while len(jobs) < self.settings.consumer.poll_batch:
+            try:
+                jobs.append(self._fetched_jobs.get_nowait())
+            except queue.Empty:
+                break
+        if not jobs:
+            return
+        for job, cached in zip(jobs, self._lookup(jobs, early=False), strict=True):
+            try:
+                if cached is not None:
+                    self.parts.outlet.publish(
+                        job, from_cache(cached, job.where.post_id or "", datetime.now(UTC))
+                    )
+                    continue
+            except Exception as exc:  # a cached result that cannot be served is a miss (DEGRADE), not a loss
+                error = as_error(exc, stage="cache", where=job.where)
+                log.warning("cached result not served (%s): %s", action_for(error).value, error)
+            self.parts.prep.inbox.put(job)
 
     def _fetched(self, job: Job, future: Future[Any]) -> None:
         self.images.finished()
@@ -310,7 +334,16 @@ class ConsumerService:
         except Exception as exc:  # cancelled at shutdown, or a fetcher bug: the image failed (DEGRADE)
             error = as_error(exc, stage="fetch", where=job.where)
             job.fetch = _FailedFetch("failed", None, error.reason)
-        self.parts.prep.inbox.put(job)
+        fetch = job.fetch
+        if fetch is None or fetch.status != "ok" or not isinstance(fetch.data, bytes):
+            self.parts.prep.inbox.put(job)  # failed or blocked: never cached, so never looked up
+            return
+        job.image_sha256 = image_digest(fetch.data)  # hashed here, on the fetcher's thread
+        job.image_status = "ok"
+        if self.parts.lookup is None:
+            self.parts.prep.inbox.put(job)
+        else:
+            self._fetched_jobs.put(job)  # the poll loop looks it up: one caller per cache direction
 
     # -- completions, commits, backpressure -------------------------------------------------------------
 
@@ -400,6 +433,7 @@ class ConsumerService:
         log.info("revoked %s", tps)
         deadline = self.clock() + min(_REVOKE_DRAIN_S, self.settings.consumer.drain_grace_s)
         while any(self.ledger.in_flight(tp) for tp in tps) and self.clock() < deadline:
+            self._lookup_fetched()
             self.parts.sink.poll(0.05)
             self._handle_completions()
         offsets = {tp: mark for tp in tps if (mark := self.ledger.revoke(tp)) is not None}

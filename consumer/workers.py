@@ -36,7 +36,15 @@ from consumer.faults import FaultInjector
 from consumer.metrics import ConsumerMetrics
 from consumer.prep_pool import Decoded as DecodedImage
 from consumer.prep_pool import PoolBroken, PrepPool
-from consumer.routing import Job, decode_outcome, image_outcome, make_result, predict_each
+from consumer.routing import (
+    Job,
+    decode_outcome,
+    image_outcome,
+    make_result,
+    non_finite,
+    predict_each,
+    scored_content_id,
+)
 from events.schemas import Result
 from model.images import DecodeLimits
 from model.preprocess import ImageDecodeError
@@ -51,10 +59,10 @@ class Predictor(Protocol):
     def decode_limits(self) -> DecodeLimits: ...  # only read with a prep pool
     def prepare(self, text: str | None, image_bytes: bytes | None) -> Any: ...
     def prepare_decoded_many(
-        self, items: Sequence[tuple[str | None, Any]]
+        self, items: Sequence[tuple[str | None, Any]], image_keys: Sequence[str | None] | None = None
     ) -> Sequence[Any]: ...  # with a pool
     def prepare_decoded(
-        self, text: str | None, image: Any
+        self, text: str | None, image: Any, *, image_key: str | None = None
     ) -> Any: ...  # with a pool: a failed group, one by one
     def predict_prepared(self, posts: Sequence[Any]) -> Sequence[Any]: ...
 
@@ -238,8 +246,10 @@ class PrepWorker:
         predictor = self._predictor
         assert predictor is not None
         items = [(job.post.text if job.post is not None else None, image) for job, image in ready]
+        # the feature cache's key: the sha256 of the image bytes, hashed when the fetch arrived
+        keys = [job.image_sha256 if image is not None else None for job, image in ready]
         try:
-            prepared: Sequence[Any] | None = predictor.prepare_decoded_many(items)
+            prepared: Sequence[Any] | None = predictor.prepare_decoded_many(items, keys)
             if prepared is not None and len(prepared) != len(ready):
                 raise RuntimeError(f"{len(prepared)} prepared posts for {len(ready)}")
         except Exception:
@@ -248,8 +258,12 @@ class PrepWorker:
         for i, (job, image) in enumerate(ready):
             try:
                 text = job.post.text if job.post is not None else None
+                key = keys[i]
                 self._batch(
-                    job, prepared[i] if prepared is not None else predictor.prepare_decoded(text, image)
+                    job,
+                    prepared[i]
+                    if prepared is not None
+                    else predictor.prepare_decoded(text, image, image_key=key),
                 )
             except Exception as exc:
                 log.exception("preprocessing %s failed", job.where)
@@ -348,12 +362,18 @@ class ModelWorker:
                     _settle(self._outlet, job, outcome)
                     continue
                 assert job.post is not None
+                broken = non_finite(outcome, job.where)
+                if broken is not None:  # a broken model never publishes "not flagged", nor caches it
+                    self._metrics.non_finite.inc()
+                    _settle(self._outlet, job, broken)
+                    continue
                 result = make_result(
                     job.post.post_id,
                     outcome,
                     model_version=predictor.version,
                     image_status=job.image_status,
                     now=now,
+                    content_id=scored_content_id(job),
                 )
                 self._outlet.publish(job, result)
             except Exception as exc:

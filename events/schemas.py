@@ -107,9 +107,19 @@ class Post(_Event):
         return self
 
 
+def _probability(value: float) -> float:
+    # a NaN or out-of-range score is a broken model, never a verdict: no Result can carry one
+    if not 0.0 <= value <= 1.0:  # False for NaN too
+        raise ValueError(f"score {value!r} is not a probability in [0, 1]")
+    return value
+
+
+Probability = Annotated[float, AfterValidator(_probability)]
+
+
 class LabelScore(_Event):
     label: str
-    score: float
+    score: Probability
 
 
 class Result(_Event):
@@ -117,7 +127,7 @@ class Result(_Event):
 
     post_id: str
     labels: list[LabelScore] = Field(description="the top 3 labels by score, descending")
-    scores: dict[str, float] = Field(description="every label of the model")
+    scores: dict[str, Probability] = Field(description="every label of the model")
     flagged: bool
     model_version: str
     image_status: ImageStatus
@@ -125,7 +135,8 @@ class Result(_Event):
     content_id: str | None = Field(
         None,
         pattern="^[0-9a-f]{64}$",
-        description="sha256 hex of what was scored (events.content.content_id of the text and image bytes)",
+        description="sha256 hex of what was scored: the text and the sha256 of the image bytes "
+        "(events/content.py); equal for reposts of the same content",
     )
     processed_at: datetime = Field(default_factory=utc_now)
 

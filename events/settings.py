@@ -71,6 +71,19 @@ class RedisSettings(_Section):
     )
     retry_after_s: float = Field(5.0, gt=0, description="after a failure, skip the cache this long")
     memory_max_items: int = Field(100_000, gt=0, description="capacity of the memory:// cache")
+    signing_key: SecretStr | None = Field(
+        None,
+        description="HMAC key that signs cached results (a value that fails is a miss); required for "
+        "redis:// and rediss:// URLs, memory:// needs none",
+    )
+    password: SecretStr | None = Field(
+        None, description="Redis AUTH password (instead of one in the URL); use rediss:// for TLS"
+    )
+    url_keyed_hosts: list[str] = Field(
+        default_factory=list,
+        description="opt-in: image hosts whose URLs never change content (content-hashed CDN paths); "
+        "their posts are looked up by URL before the fetch. Wrong for any host that lets a picture change",
+    )
 
 
 class ModelSettings(_Section):

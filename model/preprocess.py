@@ -75,6 +75,7 @@ class PreparedPost:
 
     token_ids: list[int] | None
     image: torch.Tensor | None  # (3, S, S)
+    image_key: str | None = None  # sha256 hex of the image bytes: the predictor's feature-cache key
 
     @property
     def n_tokens(self) -> int:

@@ -1,4 +1,4 @@
-"""`make bench`: throughput and latency of the serving path, six scenarios measured in one run.
+"""`make bench`: throughput and latency of the serving path, seven scenarios measured in one run.
 
     python scripts/bench.py [--preset tiny|minilm] [--posts 400] [--cached-posts 3000]
                             [--image-delay-ms 20] [--out bench-results/bench.json]
@@ -32,7 +32,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from scripts.bench_images import bench_image
-from scripts.bench_scenarios import BenchPost, forward, naive, offline, slow_host, stream
+from scripts.bench_scenarios import BenchPost, forward, naive, offline, slow_host, stream, viral, viral_posts
 from tests.services import run_broker, unique
 
 TARGETS = {"c/e": 3.0, "c/b": 0.8, "d_posts_per_s": 2000.0}
@@ -125,6 +125,7 @@ def settings_for(bootstrap: str, registry: Path, host: str, *, cache: bool) -> A
         redis={
             "url": os.environ.get("MODSTREAM_BENCH_REDIS", "redis://127.0.0.1:6379/0"),
             "key_prefix": f"{suffix}:",
+            "signing_key": os.environ.get("MODSTREAM_REDIS__SIGNING_KEY") or f"bench-{suffix}",
         },
         model={"registry": str(registry)},
         fetch={"allow_hosts": [host]},
@@ -132,6 +133,14 @@ def settings_for(bootstrap: str, registry: Path, host: str, *, cache: bool) -> A
         metrics={"port": 0},
         device="cpu",
     )
+
+
+def viral_runs(fresh: Any, posts: list[BenchPost], warm: list[BenchPost]) -> list[tuple[str, Any]]:
+    """g: 80% of posts reuse 20 images with fresh text, with and without the image feature cache."""
+    return [
+        ("g_viral_features", lambda: viral(fresh(False), posts, feature_cache=True, warmup=warm)),
+        ("g_viral_no_features", lambda: viral(fresh(False), posts, feature_cache=False, warmup=warm)),
+    ]
 
 
 def main() -> int:
@@ -175,6 +184,7 @@ def main() -> int:
             ("d_cached", lambda: stream(fresh(True), cached_posts, cached=True, warmup=warm)),
             ("e_naive", lambda: naive(fresh(False), predictor, posts, warm)),
             ("f_slow_host", lambda: slow_host(fresh(False), drip_posts, text_posts, warmup=warm)),
+            *viral_runs(fresh, viral_posts(host, args.posts), warm),
         ]
         for name, run in runs:
             if args.only and name not in args.only:
@@ -188,6 +198,7 @@ def main() -> int:
         "c/b": ("c_stream", "b_offline"),
         "c/e": ("c_stream", "e_naive"),
         "d/c": ("d_cached", "c_stream"),
+        "g_features/g_no_features": ("g_viral_features", "g_viral_no_features"),
     }
     ratios = {k: round(rate[a] / rate[b], 2) for k, (a, b) in pairs.items() if a in rate and b in rate}
     print(f"\n{'scenario':10s} {'posts/s':>9s} {'p50 ms':>9s} {'p99 ms':>9s}")

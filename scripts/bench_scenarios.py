@@ -26,9 +26,11 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from consumer.cache import make_cache
 from consumer.cache_keys import cache_key
 from consumer.service import ConsumerService
+from events.content import image_digest
 from events.kafka import common_config, consumer_config, ensure_topics, producer_config
 from events.schemas import LabelScore, Result, decode_post, encode
 from events.settings import Settings
+from scripts.bench_images import bench_image
 
 
 @dataclass
@@ -245,7 +247,7 @@ def _running(settings: Settings) -> Iterator[tuple[ConsumerService, ResultWatche
 def _wait_until_cached(settings: Settings, service: ConsumerService, posts: Sequence[BenchPost]) -> None:
     """Cache writes trail the results (a writer thread): wait until every measured post is a hit."""
     version = service.parts.manager.current.version
-    keys = [cache_key(settings.redis.key_prefix, version, p.text, p.image_url) for p in posts]
+    keys = [cache_key(settings.redis.key_prefix, version, p.text, image_digest(p.image)) for p in posts]
     cache = make_cache(settings.redis)
     try:
         deadline = time.monotonic() + 60
@@ -310,3 +312,57 @@ def naive(
         http.close()
     seconds = (max(done) - min(sent.values())) / 1000
     return Measurement("e_naive", len(posts), seconds, latencies)
+
+
+def viral_posts(host: str, n: int, *, images: int = 20, reuse: float = 0.8) -> list[BenchPost]:
+    """n posts with fresh text each: `reuse` of them show one of `images` pictures (a viral image reposted),
+    the rest a picture of their own. Served by scripts/bench_images.py (bench_image(i) at /viral/i.jpg;
+    its colours repeat every 256 indices, so the own pictures are drawn from the indices after the viral
+    ones and repeat past 256 - images - 100 posts)."""
+    out = []
+    own = 0
+    for i in range(n):
+        if (i * 37) % 100 < reuse * 100:  # spread evenly through the stream
+            index = 100 + i % images
+        else:
+            index = 100 + images + own % (156 - images)
+            own += 1
+        text = f"fresh caption {i} about the picture everyone shares"
+        out.append(BenchPost(f"viral{i}", text, f"http://{host}/viral/{index}.jpg", bench_image(index)))
+    return out
+
+
+def viral(
+    settings: Settings, posts: Sequence[BenchPost], *, feature_cache: bool, warmup: Sequence[BenchPost]
+) -> Measurement:
+    """g: a stream where most posts reuse a few images with fresh text (`viral_posts`), through the
+    ConsumerService (result cache off: fresh text is new content anyway), with or without the predictor's
+    image feature cache. `outcomes["image_tower_forwards"]`: images that ran through the image tower."""
+    from model.feature_cache import FeatureCache
+
+    # the image host plays the platform's own CDN (no per-host waiter cap): every image is fetched
+    settings = settings.model_copy(
+        update={"fetch": settings.fetch.model_copy(update={"trusted_hosts": settings.fetch.allow_hosts})}
+    )
+    with _running(settings) as (service, watcher):
+        tag = "fc" if feature_cache else "nofc"
+        _measure_stream(
+            "warmup",
+            settings,
+            watcher,
+            [(f"w-{tag}-{p.post_id}", p.raw(f"w-{tag}-{p.post_id}")) for p in warmup],
+        )
+        predictor = service.parts.manager.current
+        if not feature_cache:
+            predictor.features = FeatureCache(0)
+        before = predictor.image_forwards
+        name = "g_viral_features" if feature_cache else "g_viral_no_features"
+        measured = _measure_stream(
+            name, settings, watcher, [(f"{tag}-{p.post_id}", p.raw(f"{tag}-{p.post_id}")) for p in posts]
+        )
+        measured.outcomes["image_tower_forwards"] = predictor.image_forwards - before
+        measured.outcomes["distinct_images"] = len({p.image_url for p in posts})
+        for p in posts:
+            status, _ = watcher.outcomes[f"{tag}-{p.post_id}"]
+            measured.outcomes[f"image_{status}"] = measured.outcomes.get(f"image_{status}", 0) + 1
+        return measured

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import socket
 import sys
 import time
@@ -79,6 +80,9 @@ def environment(
         "MODSTREAM_KAFKA__TOPIC_PARTITIONS": "3",
         "MODSTREAM_REDIS__URL": redis_url,
         "MODSTREAM_REDIS__KEY_PREFIX": f"modstream-demo:{run_id}:",
+        # cached results are signed (consumer/cache_codec.py): the operator's key, else a random one per run
+        "MODSTREAM_REDIS__SIGNING_KEY": os.environ.get("MODSTREAM_REDIS__SIGNING_KEY")
+        or secrets.token_hex(32),
         "MODSTREAM_MODEL__REGISTRY": str(workdir / "models"),
         "MODSTREAM_MODEL__POLL_INTERVAL_S": "5",
         "MODSTREAM_TRAINER__DATA_DIR": str(workdir / "trainer"),

@@ -22,7 +22,8 @@ from confluent_kafka import KafkaError, KafkaException
 from hypothesis import event, given
 from hypothesis import strategies as st
 
-from consumer.cache_keys import cache_key
+from consumer.cache_codec import ResultCodec
+from consumer.cache_lookup import ResultLookup
 from consumer.outlet import Completion, KafkaOutlet
 from consumer.service import ConsumerService
 from events.dead_letter import parse_dead_letter_headers
@@ -40,8 +41,19 @@ CACHED = Result(
     model_version="v1",
     image_status="ok",
 ).model_dump_json()
-# what a hostile (or stale) Redis may hold for a key
-CACHE_VALUES: list[bytes | None] = [None, None, CACHED.encode(), b"garbage", b"[" * 50_000, b"{}", b"\xff"]
+# what a hostile (or stale) Redis may hold for a key: unsigned, forged, or signed for another key
+CODEC = ResultCodec(b"fuzz-signing-key")
+CACHE_VALUES: list[bytes | None] = [
+    None,
+    None,
+    CACHED.encode(),
+    b"ms1:" + b"0" * 64 + b":" + CACHED.encode(),
+    CODEC.seal("another-key", CACHED.encode()),
+    b"garbage",
+    b"[" * 50_000,
+    b"{}",
+    b"\xff",
+]
 
 
 class LimitSink:
@@ -96,13 +108,14 @@ def _service(cache_fails: bool | None) -> tuple[ConsumerService, KafkaOutlet, Li
     sink, fetcher = LimitSink(), StubFetcher()
     outlet = KafkaOutlet(sink, SETTINGS.topics)  # type: ignore[arg-type]
     prep = SimpleNamespace(inbox=queue.SimpleQueue())
+    cache = None if cache_fails is None else HostileCache(cache_fails)
     service._parts = SimpleNamespace(
         outlet=outlet,
         fetcher=fetcher,
         prep=prep,
-        cache=None if cache_fails is None else HostileCache(cache_fails),
-        cache_key=cache_key,
-        manager=SimpleNamespace(current=SimpleNamespace(version="v1")),
+        cache=cache,
+        lookup=None if cache is None else ResultLookup(cache, CODEC, prefix="fuzz:"),  # type: ignore[arg-type]
+        manager=SimpleNamespace(current=SimpleNamespace(version="v1", labels=("Racist",))),
     )
     return service, outlet, sink, fetcher, prep
 

@@ -54,7 +54,12 @@ def make_settings(broker: Broker, redis_url: str, tmp_path: Any) -> Callable[...
                 "feedback_dlq": f"feedback-dlq-{suffix}",
                 "model_updates": f"updates-{suffix}",
             },
-            "redis": {"url": redis_url, "key_prefix": f"modstream-test:{suffix}:"},
+            # the shared Redis needs a signing key (consumer/cache_codec.py); one per test
+            "redis": {
+                "url": redis_url,
+                "key_prefix": f"modstream-test:{suffix}:",
+                "signing_key": f"test-signing-key-{suffix}",
+            },
             "model": {"registry": str(tmp_path / f"registry-{suffix}")},
             "trainer": {"data_dir": str(tmp_path / f"trainer-{suffix}")},
             "metrics": {"port": 0, "test_only_ephemeral_port": True},  # a free port, never a fixed one

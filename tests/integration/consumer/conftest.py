@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 import redis
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
+from pydantic import SecretStr
 
 from consumer.service import ConsumerService
 from events.dead_letter import parse_dead_letter_headers
@@ -142,6 +143,9 @@ def settings_env(settings: Settings) -> dict[str, str]:
         for name, value in values.items():
             if value is None:
                 continue
+            secret = getattr(getattr(settings, section), name)
+            if isinstance(secret, SecretStr):  # dumped as '**********': pass the real one on
+                value = secret.get_secret_value()
             text = value if isinstance(value, str) else json.dumps(value)
             env[f"MODSTREAM_{section.upper()}__{name.upper()}"] = text
     return env

@@ -1,5 +1,6 @@
-"""The result cache in the running consumer: a second pass is served from Redis without fetching or scoring,
-and Redis going away (a real outage, through a TCP proxy) neither stops scoring nor keeps the cache off."""
+"""The result cache in the running consumer: a second pass is served from Redis without scoring (images are
+fetched again: the key is their bytes' digest), and Redis going away (a real outage, through a TCP proxy)
+neither stops scoring nor keeps the cache off."""
 
 from __future__ import annotations
 
@@ -47,7 +48,7 @@ def _new_results(reader: OutputReader, prefix: str, n: int) -> dict:
     return {r.post_id: r for r in reader.outputs.results if r.post_id.startswith(prefix + "-")}
 
 
-def test_second_pass_is_served_from_the_cache_without_fetching(
+def test_second_pass_is_served_from_the_cache_without_scoring(
     consumer_settings: Callable[..., Settings],
     tiny_models: TinyModels,
     image_server: ImageServer,
@@ -70,14 +71,18 @@ def test_second_pass_is_served_from_the_cache_without_fetching(
         wait_until(lambda: _cached_keys(settings) == len(contents), 20, "every result cached")
         fetched = len(image_server.requests)
         assert fetched == 40
+        scored = metric(service, "modstream_batch_size_sum")
 
         produce(settings, _wave("again", 0, contents))
         again = _new_results(reader, "again", len(contents))
         assert metric(service, "modstream_cache_lookups_total", {"outcome": "hit"}) == len(contents)
-    assert len(image_server.requests) == fetched  # no new request for the second pass
+        assert metric(service, "modstream_batch_size_sum") == scored  # no post of the second pass scored
+    # every image fetched again (what is cached is the bytes' digest, not the URL), none scored again
+    assert len(image_server.requests) == 2 * fetched
     for i in range(len(contents)):
         a, b = first[f"first-{i}"], again[f"again-{i}"]
         assert b.cached and b.post_id == f"again-{i}" and b.model_version == version
+        assert a.content_id is not None and b.content_id == a.content_id
         assert b.scores == a.scores and b.labels == a.labels and b.image_status == a.image_status
         assert b.processed_at >= a.processed_at
 

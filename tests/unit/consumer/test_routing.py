@@ -8,7 +8,15 @@ from datetime import UTC, datetime
 import pytest
 
 from consumer.errors import ImageUnavailable, ModelFailed, Where
-from consumer.routing import cacheable, decode_outcome, from_cache, image_outcome, make_result, predict_each
+from consumer.routing import (
+    cacheable,
+    decode_outcome,
+    from_cache,
+    image_outcome,
+    make_result,
+    non_finite,
+    predict_each,
+)
 from events.schemas import Post, Result, encode
 
 WHERE = Where("posts", 0, 1, "p")
@@ -117,16 +125,32 @@ def test_make_result_and_cache_round_trip() -> None:
     ]
     assert result.scores == scores and result.flagged and not result.cached
     later = datetime(2026, 12, 1, tzinfo=UTC)
-    again = from_cache(encode(result), "p2", later)
-    assert again is not None
+    again = from_cache(Result.model_validate_json(encode(result)), "p2", later)
     assert (again.post_id, again.cached, again.processed_at) == ("p2", True, later)
     assert again.scores == scores and again.model_version == "v1"
-    assert from_cache(b"not json", "p2", later) is None
 
 
 @pytest.mark.parametrize(
-    ("status", "expected"), [("ok", True), ("absent", True), ("blocked", True), ("failed", False)]
+    ("status", "expected"), [("ok", True), ("absent", True), ("blocked", False), ("failed", False)]
 )
 def test_cacheable(status: str, expected: bool) -> None:
     result = Result(post_id="p", labels=[], scores={}, flagged=False, model_version="v", image_status=status)
     assert cacheable(result) is expected
+
+
+@pytest.mark.parametrize(
+    ("scores", "bad"),
+    [
+        ({"NotHate": 0.1, "Racist": 0.9}, None),
+        ({"NotHate": float("nan"), "Racist": 0.9}, "NotHate"),
+        ({"NotHate": 0.1, "Racist": float("inf")}, "Racist"),
+        ({"NotHate": float("-inf"), "Racist": float("nan")}, "NotHate, Racist"),
+    ],
+)
+def test_non_finite_scores_are_a_model_failure(scores: dict[str, float], bad: str | None) -> None:
+    failure = non_finite(Pred(scores, list(scores.items())[:3], False))
+    if bad is None:
+        assert failure is None
+        return
+    assert failure is not None and (failure.stage, failure.reason) == ("model", "non_finite")
+    assert bad in failure.message

@@ -51,11 +51,14 @@ class PoolPredictor:
     def prepare(self, text: str | None, image_bytes: bytes | None) -> Prepared:
         raise AssertionError("with a pool, images are never decoded on the prep thread")
 
-    def prepare_decoded(self, text: str | None, image: Any) -> Prepared:
-        return self.prepare_decoded_many([(text, image)])[0]
+    def prepare_decoded(self, text: str | None, image: Any, *, image_key: str | None = None) -> Prepared:
+        return self.prepare_decoded_many([(text, image)], [image_key])[0]
 
-    def prepare_decoded_many(self, items: Sequence[tuple[str | None, Any]]) -> list[Prepared]:
+    def prepare_decoded_many(
+        self, items: Sequence[tuple[str | None, Any]], image_keys: Sequence[str | None] | None = None
+    ) -> list[Prepared]:
         self.group_sizes.append(len(items))
+        assert image_keys is None or len(image_keys) == len(items)
         for _, image in items:
             assert image is None or (image.dtype == np.uint8 and image.shape == (3, SIZE, SIZE))
         return [Prepared(text, image) for text, image in items]

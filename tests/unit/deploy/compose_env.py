@@ -66,8 +66,15 @@ def load_raw(path: Path) -> dict[str, Any]:
     return data
 
 
-# What an operator must put in `.env` before `docker compose up` starts at all.
-REQUIRED_ENV = {"GRAFANA_ADMIN_PASSWORD": "from-the-operators-env"}
+# What an operator must put in `.env` before `docker compose up` starts at all: Grafana's admin password,
+# Redis's password and the key that signs cached results (secrets have no default anywhere).
+REQUIRED_ENV = {
+    "GRAFANA_ADMIN_PASSWORD": "from-the-operators-env",
+    "MODSTREAM_REDIS__PASSWORD": "redis-password-from-the-operators-env",
+    "MODSTREAM_REDIS__SIGNING_KEY": "signing-key-from-the-operators-env",
+}
+# The settings among them: `${NAME:?message}` instead of `${NAME:-default}`.
+REQUIRED_SETTINGS = frozenset(name for name in REQUIRED_ENV if name.startswith("MODSTREAM_"))
 
 
 def load_resolved(path: Path, env: Mapping[str, str] = REQUIRED_ENV) -> dict[str, Any]:

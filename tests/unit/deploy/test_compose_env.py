@@ -17,6 +17,8 @@ import pytest
 from tests.unit.deploy.compose_env import (
     COMPOSE,
     GPU_OVERRIDE,
+    REQUIRED_ENV,
+    REQUIRED_SETTINGS,
     MissingVariable,
     interpolate,
     load_raw,
@@ -25,6 +27,7 @@ from tests.unit.deploy.compose_env import (
 
 # `${NAME:-default}` with the setting's own name, and nothing else around it.
 _WITH_DEFAULT = re.compile(r"^\$\{(?P<name>[A-Z0-9_]+):-(?P<default>[^}]*)\}$")
+_REQUIRED = re.compile(r"^\$\{(?P<name>[A-Z0-9_]+):\?(?P<message>[^}]+)\}$")
 _FILES = [COMPOSE, GPU_OVERRIDE]
 
 
@@ -46,7 +49,8 @@ def test_every_modstream_value_is_an_interpolation_with_a_default(path: Any) -> 
     for service, env in _environments(load_raw(path)):
         for key, value in env.items():
             if key.startswith("MODSTREAM_"):
-                match = _WITH_DEFAULT.match(str(value))
+                # a secret is required from .env (compose refuses to start without it); the rest has a default
+                match = (_REQUIRED if key in REQUIRED_SETTINGS else _WITH_DEFAULT).match(str(value))
                 assert match, f"{path.name}/{service}: {key}={value!r} would override .env"
                 assert match["name"] == key, f"{path.name}/{service}: {key} reads ${{{match['name']}}}"
                 seen += 1
@@ -55,7 +59,7 @@ def test_every_modstream_value_is_an_interpolation_with_a_default(path: Any) -> 
 
 def test_a_value_in_dot_env_wins_over_the_default() -> None:
     operator = {
-        "GRAFANA_ADMIN_PASSWORD": "s3cret",
+        **REQUIRED_ENV,
         "MODSTREAM_DEVICE": "cpu",
         "MODSTREAM_TRAINER__PRESET": "minilm",
     }
@@ -82,17 +86,18 @@ def test_every_published_port_is_bound_to_loopback_by_default() -> None:
 
 
 def test_the_operator_can_opt_into_every_interface() -> None:
-    env = {"GRAFANA_ADMIN_PASSWORD": "x", "BIND_ADDRESS": "0.0.0.0"}
+    env = {**REQUIRED_ENV, "BIND_ADDRESS": "0.0.0.0"}
     for name, port in _published(load_resolved(COMPOSE, env)["services"]):
         assert port.startswith("0.0.0.0:"), f"{name} ignores BIND_ADDRESS: {port}"
 
 
 def test_grafana_has_no_default_admin_password() -> None:
+    others = {k: v for k, v in REQUIRED_ENV.items() if k != "GRAFANA_ADMIN_PASSWORD"}
     with pytest.raises(MissingVariable, match="GRAFANA_ADMIN_PASSWORD"):
-        load_resolved(COMPOSE, {})
+        load_resolved(COMPOSE, others)
     with pytest.raises(MissingVariable):
-        load_resolved(COMPOSE, {"GRAFANA_ADMIN_PASSWORD": ""})  # `:?` refuses empty too
-    grafana = load_resolved(COMPOSE, {"GRAFANA_ADMIN_PASSWORD": "s3cret"})["services"]["grafana"]
+        load_resolved(COMPOSE, {**others, "GRAFANA_ADMIN_PASSWORD": ""})  # `:?` refuses empty too
+    grafana = load_resolved(COMPOSE, {**others, "GRAFANA_ADMIN_PASSWORD": "s3cret"})["services"]["grafana"]
     assert grafana["environment"]["GF_SECURITY_ADMIN_PASSWORD"] == "s3cret"
     raw = load_raw(COMPOSE)["services"]["grafana"]["environment"]["GF_SECURITY_ADMIN_PASSWORD"]
     assert ":?" in raw and ":-" not in raw
@@ -123,7 +128,7 @@ def test_the_gpu_override_pins_each_consumer_to_its_own_device() -> None:
     assert len(set(pinned)) == len(pinned), f"consumers share a GPU: {pinned}"
     (trainer_device,) = _gpu_reservation(services["trainer"])
     assert "count" not in trainer_device and len(trainer_device["device_ids"]) == 1
-    moved = load_resolved(GPU_OVERRIDE, {"TRAINER_GPU": "3"})["services"]["trainer"]
+    moved = load_resolved(GPU_OVERRIDE, {**REQUIRED_ENV, "TRAINER_GPU": "3"})["services"]["trainer"]
     assert _gpu_reservation(moved)[0]["device_ids"] == ["3"]
 
 
