@@ -99,6 +99,9 @@ class FetchSettings(_Section):
         description="the platform's image hosts (host or host:port): own pool, no waiter cap, SSRF-checked",
     )
     trusted_concurrency: int = Field(256, gt=0, description="connections to the trusted hosts, in all")
+    trusted_http2: bool = Field(
+        True, description="HTTP/2 to the trusted hosts where TLS offers it (many fetches per connection)"
+    )
     max_in_flight: int = Field(
         512,
         gt=0,
