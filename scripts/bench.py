@@ -147,7 +147,7 @@ def prep_scenario(posts: list[BenchPost]) -> dict[str, Any] | None:
     return None
 
 
-def settings_for(bootstrap: str, registry: Path, host: str, *, cache: bool) -> Any:
+def settings_for(bootstrap: str, registry: Path, host: str, *, cache: bool, device: str = "cpu") -> Any:
     from events.settings import Settings
 
     suffix = unique("bench")
@@ -173,13 +173,14 @@ def settings_for(bootstrap: str, registry: Path, host: str, *, cache: bool) -> A
         fetch={"allow_hosts": [host], "trusted_hosts": [host]},  # the platform's CDN
         consumer={"cache_enabled": cache},
         metrics={"port": 0},
-        device="cpu",
+        device=device,
     )
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--preset", choices=["tiny", "minilm"], default="tiny")
+    parser.add_argument("--preset", choices=["tiny", "minilm", "base"], default="tiny")
+    parser.add_argument("--device", default="cpu", help="cpu, or cuda (scripts/gpu_check.sh)")
     parser.add_argument("--posts", type=int, default=400, help="posts per scenario (a, b, c, e)")
     parser.add_argument("--cached-posts", type=int, default=3000, help="posts of scenario d")
     parser.add_argument("--noop-posts", type=int, default=20000, help="posts of scenario f")
@@ -204,7 +205,7 @@ def main() -> int:
         run_broker() as broker,
     ):
         registry, version = build_model(args.preset, Path(tmp) / "registry")
-        predictor = Predictor.load(registry.path(version), device="cpu")
+        predictor = Predictor.load(registry.path(version), device=args.device)
         batch = settings_for(broker.bootstrap, Path(tmp) / "registry", host, cache=False).batch.max_size
         warm = make_posts(host, 16, "w", texts)
         posts = make_posts(host, args.posts, "p", texts)
@@ -215,7 +216,7 @@ def main() -> int:
         registry_dir = Path(tmp) / "registry"
 
         def fresh(cache: bool, image_host: str = host) -> Any:  # new topics and group for each scenario
-            return settings_for(broker.bootstrap, registry_dir, image_host, cache=cache)
+            return settings_for(broker.bootstrap, registry_dir, image_host, cache=cache, device=args.device)
 
         fetch_settings = fresh(False, cdn)
         urls = [f"http://{cdn}/i/{i}.jpg" for i in range(args.fetches)]
@@ -277,6 +278,7 @@ def main() -> int:
     report = {
         "config": {
             "preset": args.preset,
+            "device": args.device,
             "posts": args.posts,
             "cached_posts": args.cached_posts,
             "noop_posts": args.noop_posts,
