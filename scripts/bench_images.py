@@ -57,10 +57,17 @@ def _photo(name: str) -> Image.Image:
         return img.convert("RGB")
 
 
-@functools.cache
+VARIANTS = len(PHOTOS) * len(FORMATS) * len(SIZES)  # distinct images: i and i + VARIANTS are the same
+
+
 def bench_image_typed(i: int) -> tuple[bytes, str]:
     """(bytes, content type) of image i: photo i % 6, in format and size (i // 6) % 6."""
-    combo = (i // len(PHOTOS)) % (len(FORMATS) * len(SIZES))
+    return _encoded(i % VARIANTS)
+
+
+@functools.cache
+def _encoded(i: int) -> tuple[bytes, str]:
+    combo = i // len(PHOTOS)
     (fmt, mime), size = FORMATS[combo % len(FORMATS)], SIZES[combo // len(FORMATS)]
     out = io.BytesIO()
     picture = _photo(PHOTOS[i % len(PHOTOS)]).resize(size, Image.Resampling.BILINEAR)
@@ -117,7 +124,7 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--delay-ms", type=float, default=20.0)
     args = parser.parse_args()
-    for i in range(len(PHOTOS) * len(FORMATS) * len(SIZES)):  # encode every image before serving
+    for i in range(VARIANTS):  # encode every image before serving
         bench_image_typed(i)
     server = _Server(("127.0.0.1", 0), _handler(args.delay_ms / 1000))
     print(f"port {server.server_address[1]}", flush=True)
