@@ -9,8 +9,9 @@
 #   2. end-to-end streaming posts/s with realistic images, `base` on CUDA (scripts/bench.py --preset base
 #      --device cuda: c_stream, then g_noop_images for the pipeline without the model);
 #   3. GPU utilisation sampled every 0.5 s by nvidia-smi while 2 runs (mean and max printed).
-# Without CUDA it says so and runs the CPU fallback: the same steps, short, with `tiny` on the CPU and no
-# utilisation figures.
+# Without CUDA it says so and runs the CPU fallback: the same steps, short (`base` model-only at batch 8
+# and 32 in float32, the stream with `tiny` on 100 posts), and no utilisation figures.
+# GPU_CHECK_SKIP_INSTALL=1 skips `make install` (a virtualenv already in place).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=bench-results/gpu-check
@@ -28,14 +29,14 @@ if $PY -c 'import sys, torch; sys.exit(0 if torch.cuda.is_available() else 1)' 2
 else
     echo "NO CUDA: torch.cuda.is_available() is False on this machine."
     echo "Running the CPU fallback instead (tiny model, short runs): figures are not a GPU's."
-    DEVICE=cpu PRESET=tiny BATCHES="32 64 128" POSTS=200
+    DEVICE=cpu PRESET=tiny BATCHES="8 32" POSTS=100
 fi
 
 echo "==> 1. model only ($PRESET, $DEVICE, batch $BATCHES)"
 if [[ $DEVICE == cuda ]]; then
     $PY scripts/model_throughput.py --device cuda --batch-sizes $BATCHES --repeats 20 --out "$OUT/model.json"
 else
-    $PY scripts/model_throughput.py --device cpu --batch-sizes $BATCHES --repeats 2 --out "$OUT/model.json"
+    $PY scripts/model_throughput.py --device cpu --batch-sizes $BATCHES --repeats 1 --out "$OUT/model.json"
 fi
 
 echo "==> 2. end to end, realistic images ($PRESET on $DEVICE)"
