@@ -42,6 +42,17 @@ class Backpressure:
         self._low = resume_below * max_in_flight
         self.paused = False
 
+    def retarget(self, max_in_flight: int) -> None:
+        """Move the bound (consumer/inflight_bound.py adapts it); the low mark keeps its ratio."""
+        if max_in_flight <= 0:
+            raise ValueError("max_in_flight must be positive")
+        self._low = self._low / self._high * max_in_flight
+        self._high = max_in_flight
+
+    @property
+    def limit(self) -> int:
+        return self._high
+
     def decide(
         self,
         *,

@@ -78,6 +78,9 @@ class ConsumerMetrics:
             registry=r,
         )
         self.in_flight = Gauge("modstream_in_flight", "posts taken and not yet acknowledged", registry=r)
+        self.in_flight_limit = Gauge(
+            "modstream_in_flight_limit", "the adaptive in-flight bound: intake pauses above it", registry=r
+        )
         self.awaiting_images = Gauge(
             "modstream_awaiting_images", "posts waiting for their image fetch (own budget)", registry=r
         )

@@ -14,8 +14,9 @@ Cache lookups (consumer/cache_lookup.py) are keyed by what is scored, so a post 
 only once its bytes are in: fetching is I/O and concurrent, the model is the cost. Each lookup is one
 batched call on the poll thread, bounded by MODSTREAM_REDIS__TIMEOUT_S (consumer/redis_cache.py).
 
-Backpressure (`consumer.flow.Backpressure`): above `max_in_flight` posts taken and not acknowledged, every
-assigned partition is paused and the loop keeps polling (heartbeats, rebalances, max.poll.interval.ms);
+Backpressure (`consumer.flow.Backpressure`): above the in-flight bound (posts taken and not acknowledged;
+measured posts/s x `target_latency_s`, within `min_in_flight`..`max_in_flight`: consumer/inflight_bound.py),
+every assigned partition is paused and the loop keeps polling (heartbeats, rebalances, max.poll.interval.ms);
 below `resume_below` x that, they resume. Posts waiting for their image count in their own budget instead
 (`fetch.max_in_flight`, consumer/image_budget.py), so a slow image host cannot hold back text-only posts.
 Stop (SIGTERM, --max-messages, --idle-exit): take nothing more,
@@ -48,6 +49,7 @@ from typing import TYPE_CHECKING, Any
 from consumer.errors import DeliveryFailed, FatalError, Where, action_for, as_error, post_error
 from consumer.flow import Backpressure, Move, retry_delivery
 from consumer.image_budget import ImageBudget
+from consumer.inflight_bound import AdaptiveBound
 from consumer.ledger import OffsetLedger, TopicPartition
 from consumer.metrics import ConsumerMetrics
 from consumer.outlet import Completion
@@ -97,7 +99,15 @@ class ConsumerService:
         self.exit_code = 0
         self._stop = threading.Event()
         self._subscribed = False
-        self._flow = Backpressure(settings.consumer.max_in_flight, settings.consumer.resume_below)
+        c = settings.consumer
+        self._bound = AdaptiveBound(  # Little's law: the pause threshold follows throughput x target latency
+            target_latency_s=c.target_latency_s,
+            low=min(c.min_in_flight, c.max_in_flight),
+            high=c.max_in_flight,
+            clock=clock,
+        )
+        self._flow = Backpressure(self._bound.limit(), c.resume_below)
+        self._completed = 0  # posts acknowledged since the bound last looked
         self._ages = InFlightAges()
         self._supervisor: Supervisor | None = None  # set once the workers run
         self._fault: str | None = None  # why the pipeline is broken; set by the poll loop only
@@ -361,6 +371,7 @@ class ConsumerService:
             self._ages.done((where.topic, where.partition), where.offset)
             if not self.ledger.done((where.topic, where.partition), where.offset):
                 continue  # its partition was revoked or lost meanwhile
+            self._completed += 1
             if done.stage is not None:
                 self.metrics.dead_letters.labels(stage=done.stage, reason=done.reason or "").inc()
             else:
@@ -395,6 +406,10 @@ class ConsumerService:
         self.peak_in_flight = max(self.peak_in_flight, self.ledger.in_flight())
         self.metrics.awaiting_images.set(self.images.waiting)
         was_paused, stopping = self._flow.paused, self._stop.is_set()
+        self._bound.observe(completed=self._completed, in_flight=self.ledger.in_flight())
+        self._completed = 0
+        self._flow.retarget(self._bound.limit())
+        self.metrics.in_flight_limit.set(self._flow.limit)
         move = self._flow.decide(
             in_flight=self._budgeted_in_flight(),
             stopping=stopping,

@@ -120,6 +120,9 @@ class FetchSettings(_Section):
         description="the platform's image hosts (host or host:port): own pool, no waiter cap, SSRF-checked",
     )
     trusted_concurrency: int = Field(256, gt=0, description="connections to the trusted hosts, in all")
+    trusted_http2: bool = Field(
+        True, description="HTTP/2 to the trusted hosts where TLS offers it (many fetches per connection)"
+    )
     max_in_flight: int = Field(
         512,
         gt=0,
@@ -160,7 +163,11 @@ class PrepSettings(_Section):
 
 
 class ConsumerSettings(_Section):
-    max_in_flight: int = Field(1024, gt=0, description="posts in flight before partitions pause")
+    max_in_flight: int = Field(1024, gt=0, description="ceiling of the adaptive in-flight bound (posts)")
+    min_in_flight: int = Field(128, gt=0, description="floor of the adaptive in-flight bound (capped at max)")
+    target_latency_s: float = Field(
+        1.0, gt=0, description="in-flight bound = measured posts/s x this (Little's law), within min..max"
+    )
     resume_below: float = Field(0.5, gt=0, lt=1, description="resume when in flight < this x max_in_flight")
     poll_batch: int = Field(256, gt=0, description="messages per consume() call")
     poll_timeout_s: float = Field(0.1, gt=0)

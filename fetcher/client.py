@@ -118,7 +118,12 @@ class ImageFetcher:
         )
         self._trusted_clients = ShardedClients(
             lambda size: self._make_client(
-                GuardedTransport(self._backend, max_connections=size, keepalive_expiry=_TRUSTED_KEEPALIVE_S)
+                GuardedTransport(
+                    self._backend,
+                    max_connections=size,
+                    keepalive_expiry=_TRUSTED_KEEPALIVE_S,
+                    http2=settings.trusted_http2,
+                )
             ),
             connections=settings.trusted_concurrency,
         )

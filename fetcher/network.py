@@ -10,6 +10,10 @@ allow-listed), and then connects to exactly the address it checked. Nothing reso
 second time, so DNS rebinding between the check and the connection cannot happen. TLS still
 verifies the certificate against the host name: httpcore passes the name, not the IP, to start_tls.
 
+HTTP/2 (`http2=True`, the platform's trusted hosts) changes nothing here: an HTTP/2 connection is one
+TCP connection that httpcore opens through the same `connect_tcp`, and then multiplexes requests to
+that one origin over it. Redirects to another origin open a new, checked, connection.
+
 The client resolves a host before its request, to key the per-address limit by what it will connect
 to (`fetcher.limits`), and pins the checked addresses for the request with `pinned_addresses`:
 httpcore opens the connection in the requesting task, so `connect_tcp` sees the pin and connects to
@@ -133,7 +137,13 @@ class GuardedTransport(httpx.AsyncHTTPTransport):
     """
 
     def __init__(
-        self, backend: GuardedBackend, *, max_connections: int, keepalive_expiry: float = 5.0
+        self,
+        backend: GuardedBackend,
+        *,
+        max_connections: int,
+        keepalive_expiry: float = 5.0,
+        http1: bool = True,
+        http2: bool = False,
     ) -> None:
         super().__init__(trust_env=False, retries=0)
         assert isinstance(self._pool, httpcore.AsyncConnectionPool), "httpx internals changed"
@@ -142,8 +152,8 @@ class GuardedTransport(httpx.AsyncHTTPTransport):
             max_connections=max_connections,
             max_keepalive_connections=max_connections,
             keepalive_expiry=keepalive_expiry,
-            http1=True,
-            http2=False,
+            http1=http1,
+            http2=http2,  # with http1 too: HTTP/2 only where TLS's ALPN offers it; alone: prior knowledge
             retries=0,
             network_backend=backend,
         )

@@ -1,4 +1,4 @@
-"""The five scenarios of `make bench`, each returning a `Measurement`. See scripts/bench.py.
+"""The scenarios of `make bench`, each returning a `Measurement`. See scripts/bench.py.
 
 (a) forward: Predictor.predict_prepared on preprocessed posts, in batches of the consumer's max size.
 (b) offline: decode + preprocess + forward, one post after another, images already in memory.
@@ -6,13 +6,22 @@
 (d) cached: the same, every post a cache hit (the cache warmed by an unmeasured pass first).
 (e) naive: a batch-1 consumer: poll one post, fetch its image synchronously, score, publish, wait for the
     acknowledgement, commit, next.
-(f) slow host: (c) with every image on one slow-drip host and one text-only post after every ten image
+(f) no-op text: (c) with text-only posts and the network replaced by a no-op after the warm-up: the
+    pipeline's own cost per post (decode, tokenise, batch, encode, produce, commit bookkeeping).
+(g) no-op images: the same with images: fetch + decode + the pipeline, no model.
+(h) image preparation, 1 worker vs all: scripts/bench_prep.py's function, when that module exists.
+(i) fetch only: `BackgroundFetcher` alone, every image from one trusted host (the platform's CDN)
+    answering after a delay; images/s of one process.
+(j) slow host: (c) with every image on one slow-drip host and one text-only post after every ten image
     posts: the text-only posts' latency, every post's outcome (fetch fairness, fetcher/limits.py).
+
+Each scenario is one function: a new one is a function here and one line in scripts/bench.py's list.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import threading
 import time
@@ -65,9 +74,23 @@ class BenchPost:
     image_url: str
     image: bytes
 
-    def raw(self, post_id: str | None = None) -> bytes:
-        body = {"post_id": post_id or self.post_id, "text": self.text, "image_url": self.image_url}
+    def raw(self, post_id: str | None = None, *, text_only: bool = False) -> bytes:
+        body = {"post_id": post_id or self.post_id, "text": self.text}
+        if not text_only:
+            body["image_url"] = self.image_url
         return json.dumps(body).encode()
+
+
+class NoOpNetwork:
+    """Stands in for the serving network: zero logits, no compute. Everything around it stays real."""
+
+    def __init__(self, labels: int) -> None:
+        self.labels = labels
+
+    def __call__(self, batch: Any) -> Any:
+        import torch
+
+        return torch.zeros(len(batch), self.labels)  # a ModelBatch's len() is its posts
 
 
 def forward(predictor: Any, posts: Sequence[BenchPost], batch_size: int) -> Measurement:
@@ -166,10 +189,18 @@ def _measure_stream(
 
 
 def stream(
-    settings: Settings, posts: Sequence[BenchPost], *, cached: bool, warmup: Sequence[BenchPost]
+    settings: Settings,
+    posts: Sequence[BenchPost],
+    *,
+    cached: bool,
+    warmup: Sequence[BenchPost],
+    name: str | None = None,
+    noop_model: bool = False,
+    text_only: bool = False,
 ) -> Measurement:
     """Runs a ConsumerService in a thread; warm-up posts go first so that the group join and the first
-    model call are not measured; for `cached`, an unmeasured pass fills the cache first."""
+    model call are not measured; for `cached`, an unmeasured pass fills the cache first. `noop_model`
+    swaps the serving network for `NoOpNetwork` after the warm-up; `text_only` drops the image URLs."""
     with _running(settings) as (service, watcher):
         tag = "hit" if cached else "miss"
         _measure_stream(
@@ -178,13 +209,17 @@ def stream(
             watcher,
             [(f"w-{tag}-{p.post_id}", p.raw(f"w-{tag}-{p.post_id}")) for p in warmup],
         )
+        if noop_model:
+            predictor = service.parts.manager.current
+            assert predictor is not None
+            predictor.model = NoOpNetwork(len(predictor.labels))
         if cached:  # fill the cache with the very posts measured next (content keyed, new post ids)
             _measure_stream(
                 "fill", settings, watcher, [(f"f-{p.post_id}", p.raw(f"f-{p.post_id}")) for p in posts]
             )
             _wait_until_cached(settings, service, posts)
-        name = "d_cached" if cached else "c_stream"
-        keyed = [(f"{tag}-{p.post_id}", p.raw(f"{tag}-{p.post_id}")) for p in posts]
+        name = name or ("d_cached" if cached else "c_stream")
+        keyed = [(f"{tag}-{p.post_id}", p.raw(f"{tag}-{p.post_id}", text_only=text_only)) for p in posts]
         measured = _measure_stream(name, settings, watcher, keyed)
         for key, _ in keyed:  # what the results say: image fetched or not, served from the cache or not
             status, was_cached = watcher.outcomes[key]
@@ -216,10 +251,10 @@ def slow_host(
         _measure_stream(
             "warmup", settings, watcher, [(f"sw-{p.post_id}", p.raw(f"sw-{p.post_id}")) for p in warmup]
         )
-        everything = _measure_stream("f_slow_host", settings, watcher, items)
+        everything = _measure_stream("j_slow_host", settings, watcher, items)
         by_key = dict(zip([k for k, _ in items], everything.latencies_s, strict=True))
         measured = Measurement(
-            "f_slow_host", everything.posts, everything.seconds, [by_key[k] for k in text_keys]
+            "j_slow_host", everything.posts, everything.seconds, [by_key[k] for k in text_keys]
         )
         for key, _ in items:
             tally = ("text_" if key in text_keys else "image_post_") + watcher.outcomes[key][0]
@@ -335,7 +370,7 @@ def viral_posts(host: str, n: int, *, images: int = 20, reuse: float = 0.8) -> l
 def viral(
     settings: Settings, posts: Sequence[BenchPost], *, feature_cache: bool, warmup: Sequence[BenchPost]
 ) -> Measurement:
-    """g: a stream where most posts reuse a few images with fresh text (`viral_posts`), through the
+    """(k): a stream where most posts reuse a few images with fresh text (`viral_posts`), through the
     ConsumerService (result cache off: fresh text is new content anyway), with or without the predictor's
     image feature cache. `outcomes["image_tower_forwards"]`: images that ran through the image tower."""
     from model.feature_cache import FeatureCache
@@ -356,7 +391,7 @@ def viral(
         if not feature_cache:
             predictor.features = FeatureCache(0)
         before = predictor.image_forwards
-        name = "g_viral_features" if feature_cache else "g_viral_no_features"
+        name = "k_viral_features" if feature_cache else "k_viral_no_features"
         measured = _measure_stream(
             name, settings, watcher, [(f"{tag}-{p.post_id}", p.raw(f"{tag}-{p.post_id}")) for p in posts]
         )
@@ -366,3 +401,40 @@ def viral(
             status, _ = watcher.outcomes[f"{tag}-{p.post_id}"]
             measured.outcomes[f"image_{status}"] = measured.outcomes.get(f"image_{status}", 0) + 1
         return measured
+
+
+def fetch_only(settings: Settings, urls: Sequence[str], *, concurrency: int) -> Measurement:
+    """(i): `BackgroundFetcher` alone, `concurrency` fetches outstanding at a time (the consumer's image
+    budget plays this part); warm-up fetches open the connections first. Latency: submit to result."""
+    from fetcher import BackgroundFetcher
+
+    with BackgroundFetcher(settings.fetch) as fetcher:
+        for future in [fetcher.submit(u) for u in urls[:concurrency]]:
+            future.result(60)
+        latencies: list[float] = []
+        outcomes: dict[str, int] = {}
+        lock = threading.Lock()
+        slots = threading.Semaphore(concurrency)
+        finished = threading.Event()
+        remaining = [len(urls)]
+
+        def done(t0: float, future: Any) -> None:
+            result = future.result()
+            with lock:
+                latencies.append(time.perf_counter() - t0)
+                key = result.status if result.reason is None else f"{result.status}_{result.reason}"
+                outcomes[key] = outcomes.get(key, 0) + 1
+                remaining[0] -= 1
+                if remaining[0] == 0:
+                    finished.set()
+            slots.release()
+
+        start = time.perf_counter()
+        for url in urls:
+            slots.acquire()
+            t0 = time.perf_counter()
+            fetcher.submit(url).add_done_callback(functools.partial(done, t0))
+        if not finished.wait(600):
+            raise TimeoutError("fetches still running after 600 s")
+        seconds = time.perf_counter() - start
+    return Measurement("i_fetch", len(urls), seconds, latencies, outcomes)
