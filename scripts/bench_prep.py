@@ -7,10 +7,9 @@
     >>> images = realistic_images()                 # ~36 encoded photos, in memory
     >>> prep_throughput(images, workers=2, rounds=3)["images_per_s"]
 
-The inputs are real photographs: the ones the pinned scikit-image wheel ships in `skimage/data`
-(astronaut, chelsea, coffee, motorcycle, rocket, hubble deep field, ...), read as files from the installed
-package (never through `skimage.data`, which may download), cropped to 500 x 500 and 1200 x 675 and
-re-encoded in memory as JPEG (quality 85), PNG and WebP (quality 80): what a platform's CDN serves.
+The inputs are the bench's real photographs (scripts/bench_images.py: the sample photos the pinned
+scikit-image wheel ships in `skimage/data`, read as files, never through `skimage.data`, which may
+download), at 500 x 500 and 1200 x 675 as JPEG, PNG and WebP: what a platform's CDN serves.
 
 What is timed is exactly the consumer's path: `PrepPool.submit` of every image with the model's
 `DecodeLimits` (224), until the last (3, 224, 224) uint8 array is back on the caller's side; the pool is
@@ -21,8 +20,6 @@ started and warmed (one pass) before the clock starts. `inline` is the same deco
 from __future__ import annotations
 
 import argparse
-import importlib.util
-import io
 import os
 import queue
 import sys
@@ -30,68 +27,20 @@ import time
 from pathlib import Path
 from typing import Any
 
-from PIL import Image
-
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from consumer.prep_pool import PrepPool
 from model.images import DecodeLimits, ImageDecodeError, decode_image_uint8
+from scripts.bench_images import VARIANTS, bench_image
 
-PHOTOS = (
-    "astronaut.png",
-    "chelsea.png",
-    "coffee.png",
-    "motorcycle_left.png",
-    "rocket.jpg",
-    "hubble_deep_field.jpg",
-    "retina.jpg",
-    "color.png",
-)
-SIZES = ((500, 500), (1200, 675))
-FORMATS: tuple[tuple[str, dict[str, Any]], ...] = (
-    ("JPEG", {"quality": 85}),
-    ("PNG", {}),
-    ("WEBP", {"quality": 80}),
-)
 LIMITS = DecodeLimits(size=224)
 
 
-def skimage_data_dir() -> Path:
-    """The installed scikit-image's data directory, found without importing skimage."""
-    spec = importlib.util.find_spec("skimage")
-    if spec is None or spec.origin is None:
-        raise RuntimeError("scikit-image is not installed (a dev dependency: it ships the sample photos)")
-    return Path(spec.origin).parent / "data"
-
-
-def _fit(img: Image.Image, size: tuple[int, int]) -> Image.Image:
-    """Scale to cover `size`, then center-crop to it (upscaled where the photo is smaller)."""
-    width, height = size
-    scale = max(width / img.width, height / img.height)
-    resized = img.resize((max(width, round(img.width * scale)), max(height, round(img.height * scale))))
-    left, top = (resized.width - width) // 2, (resized.height - height) // 2
-    return resized.crop((left, top, left + width, top + height))
-
-
 def realistic_images() -> list[tuple[str, bytes]]:
-    """(name, encoded bytes) for every photo x size x format that is present in the installed wheel."""
-    data_dir = skimage_data_dir()
-    out: list[tuple[str, bytes]] = []
-    for name in PHOTOS:
-        path = data_dir / name
-        if not path.is_file():
-            continue
-        with Image.open(path) as source:
-            photo = source.convert("RGB")
-        for size in SIZES:
-            framed = _fit(photo, size)
-            for fmt, params in FORMATS:
-                buf = io.BytesIO()
-                framed.save(buf, format=fmt, **params)
-                out.append((f"{Path(name).stem}-{size[0]}x{size[1]}.{fmt.lower()}", buf.getvalue()))
-    if not out:
-        raise RuntimeError(f"no sample photos found in {data_dir}")
-    return out
+    """(name, encoded bytes) of every distinct bench image: the real photographs of scripts/bench_images.py
+    (skimage's sample photos as JPEG/PNG/WebP at 500x500 and 1200x675), the same bytes the image host
+    serves to the other scenarios."""
+    return [(f"image-{i}", bench_image(i)) for i in range(VARIANTS)]
 
 
 def _one_pass(pool: PrepPool, images: list[tuple[str, bytes]]) -> int:

@@ -9,7 +9,7 @@
 (f) no-op text: (c) with text-only posts and the network replaced by a no-op after the warm-up: the
     pipeline's own cost per post (decode, tokenise, batch, encode, produce, commit bookkeeping).
 (g) no-op images: the same with images: fetch + decode + the pipeline, no model.
-(h) image preparation, 1 worker vs all: scripts/bench_prep.py's function, when that module exists.
+(h) image preparation, inline vs 1 worker vs all: scripts/bench_prep.py's scenario_h.
 (i) fetch only: `BackgroundFetcher` alone, every image from one trusted host (the platform's CDN)
     answering after a delay; images/s of one process.
 (j) slow host: (c) with every image on one slow-drip host and one text-only post after every ten image
