@@ -7,13 +7,17 @@ consumer while Prometheus watches: text, images, a repost (a cache hit), bad pos
 slow image host (host_busy fetches). Then each query of deploy/grafana/dashboards/modstream.json goes to
 Prometheus's HTTP API and must return at least one series with a finite value.
 
-Scraped jobs are a parameter. The trainer's service gets its /metrics endpoint on the `feedback` branch
-(issue #9); until that branch is merged, the `consumer+trainer` case is skipped and the dashboard's
-trainer queries (those naming `modstream_trainer_` series or `job="trainer"`) are left out and listed.
+Scraped jobs are a parameter. In the `consumer+trainer` case the trainer's feedback service
+(feedback/service.py, in a subprocess as its own tests run it) is scraped too, under the config's `feedback`
+job: it reads the same results topic, and once the posts are scored, moderators' decisions on some of them
+(their text as scored, so they pass the content check) make its live precision/recall series. In the
+`consumer` case the dashboard's feedback queries (those naming `modstream_feedback_` series or
+`job="feedback"`) are left out and listed.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import shutil
@@ -29,10 +33,12 @@ from typing import Any
 import pytest
 import yaml
 
+from events.schemas import Feedback, Result, encode
 from events.settings import Settings
 from tests.image_server import ImageServer, make_jpeg, make_png
 from tests.integration.consumer.conftest import (
     OutputReader,
+    Outputs,
     TinyModels,
     create_topics,
     post,
@@ -40,13 +46,16 @@ from tests.integration.consumer.conftest import (
     publish_version,
     running_consumer,
 )
+from tests.integration.feedback.conftest import TrainerProcess
 
 ROOT = Path(__file__).resolve().parents[3]
 SCRAPE_CONFIG = ROOT / "deploy" / "prometheus" / "prometheus.yml"
 DASHBOARD = ROOT / "deploy" / "grafana" / "dashboards" / "modstream.json"
 PROMETHEUS = shutil.which("prometheus")
 PROMTOOL = shutil.which("promtool")
-TRAINER_QUERY = ("modstream_trainer_", 'job="trainer"')
+FEEDBACK_QUERY = ("modstream_feedback_", 'job="feedback"')  # drawn from the trainer's feedback service
+JUDGED = 6  # moderators' decisions on scored posts: enough for precision and recall, few enough to be quick
+HARMFUL = 4  # of which this many name a harmful label; the rest say the post is benign
 
 
 def _need(binary: str | None, name: str) -> str:
@@ -198,8 +207,8 @@ def _wave(wave: int, image_server: ImageServer) -> list[tuple[str | None, bytes 
 
 def _stream(
     settings: Settings, image_server: ImageServer, reader: OutputReader, prometheus: Prometheus
-) -> int:
-    """Two waves of posts, two scrapes apart; returns how many outputs they made.
+) -> list[tuple[str | None, bytes | None]]:
+    """Two waves of posts, two scrapes apart; returns the messages produced (one output each).
 
     Prometheus's rate() does not assume a new series starts at zero: a labelled series first seen at its
     final value has no increase. The second wave increases every series the first one created.
@@ -207,15 +216,15 @@ def _stream(
     image_server.add_bytes("/a.png", make_png("red", (32, 32)), "image/png")
     image_server.add_bytes("/b.jpg", make_jpeg("blue", (40, 32)), "image/jpeg")
     image_server.add_bytes("/slow.png", make_png("green", (32, 32)), "image/png", delay_s=2.0)
-    total = 0
+    produced: list[tuple[str | None, bytes | None]] = []
     for wave in (1, 2):
         items = _wave(wave, image_server)
         # The first wave's texts again: answered from the result cache in the second.
         if wave == 2:
             items += [post(f"repost-{i}", text=f"a post about the weather, number {i}") for i in range(10)]
         produce(settings, items)
-        total += len(items)
-        reader.wait_for(total, timeout_s=120)
+        produced += items
+        reader.wait_for(len(produced), timeout_s=120)
         done = time.time()
         _wait(
             lambda done=done: bool(
@@ -224,21 +233,81 @@ def _stream(
             30,
             "two scrapes after the wave",
         )
-    return total
+    return produced
+
+
+@contextlib.contextmanager
+def running_feedback_service(settings: Settings, log_path: Path) -> Iterator[TrainerProcess]:
+    """The trainer's feedback service in a subprocess, as its own tests run it; SIGTERM at the end, and it
+    must then exit 0 (killed instead when the block fails)."""
+    service = TrainerProcess(settings, log_path)
+    try:
+        yield service
+    except BaseException:
+        service.kill()
+        raise
+    assert service.process.poll() is None, f"the feedback service exited early:\n{service.log()[-3000:]}"
+    service.terminate()
+    assert service.wait(30) == 0, service.log()[-3000:]
+
+
+def _judge(
+    settings: Settings, produced: list[tuple[str | None, bytes | None]], outputs: Outputs
+) -> tuple[list[Result], list[Result]]:
+    """Moderators' decisions on JUDGED scored text posts, flagged ones first (so precision has something
+    to judge): the first HARMFUL name the post's highest-scored harmful label, the rest are benign. The
+    text is the one scored, so each passes the content check. Returns (judged harmful, judged benign).
+    """
+    texts = {key: json.loads(value)["text"] for key, value in produced if key and value and "-text-" in key}
+    scored = [r for r in outputs.results if r.post_id in texts and not r.cached]
+    judged = sorted(scored, key=lambda r: not r.flagged)[:JUDGED]  # stable: flagged first
+    assert len(judged) == JUDGED, f"only {len(scored)} scored text posts"
+    assert judged[0].flagged, "the model flagged none of the text posts: precision would be undefined"
+    decisions: list[tuple[str | None, bytes | None]] = []
+    for i, result in enumerate(judged):
+        harmful = max((score, label) for label, score in result.scores.items() if label != "NotHate")[1]
+        decision = Feedback(
+            post_id=result.post_id,
+            labels=[harmful] if i < HARMFUL else [],
+            text=texts[result.post_id],
+            moderator_id=f"moderator-{i % 3}",
+        )
+        decisions.append((result.post_id, encode(decision)))
+    produce(settings, decisions, topic=settings.topics.feedback)
+    return judged[:HARMFUL], judged[HARMFUL:]
+
+
+def _check_judgement(
+    prometheus: Prometheus, version: str, harmful: list[Result], benign: list[Result]
+) -> None:
+    """The service's judgement of this consumer's results, by its version, as Prometheus holds it. For the
+    `flagged` pseudo-label a flagged harmful post is a true positive, a flagged benign one a false positive,
+    an unflagged harmful one a false negative. The decisions may be ingested over several polls, so the
+    figures are awaited (with a deadline), not read once."""
+    tp, fp = sum(r.flagged for r in harmful), sum(r.flagged for r in benign)
+    expected = {
+        "modstream_feedback_precision": [(version, tp / (tp + fp))],
+        "modstream_feedback_recall": [(version, tp / len(harmful))],
+    }
+    seen: dict[str, list[tuple[str, float]]] = {}
+
+    def as_expected() -> bool:
+        for name in expected:
+            series = prometheus.query(f'{name}{{job="feedback", label="flagged"}}')
+            seen[name] = [(s["metric"]["model_version"], float(s["value"][1])) for s in series]
+        return seen == expected
+
+    try:
+        _wait(as_expected, 30, f"Prometheus to hold the moderators' judgement {expected}")
+    finally:
+        print(f"judged tp={tp} fp={fp} fn={len(harmful) - tp}; Prometheus: {seen}")
 
 
 @pytest.mark.parametrize(
     "jobs",
     [
         pytest.param(("consumer",), id="consumer"),
-        pytest.param(
-            ("consumer", "trainer"),
-            id="consumer+trainer",
-            marks=pytest.mark.skip(
-                reason="INTEGRATOR: enable once the trainer's /metrics (feedback branch, issue #9) is in: "
-                "start the trainer's service here and add its address to `targets`"
-            ),
-        ),
+        pytest.param(("consumer", "feedback"), id="consumer+trainer"),
     ],
 )
 def test_every_dashboard_query_returns_a_series(
@@ -248,27 +317,37 @@ def test_every_dashboard_query_returns_a_series(
     image_server: ImageServer,
     outputs_of: Callable[[Settings], OutputReader],
     prometheus_for: Callable[[dict[str, str]], Prometheus],
+    tmp_path: Path,
 ) -> None:
     settings = consumer_settings(
         fetch={"per_host_concurrency": 1, "max_waiters_per_host": 1, "slot_wait_s": 0.2, "retries": 0},
+        # the feedback service's /metrics (served only where it runs); no retrain within the test
+        feedback={"metrics_host": "127.0.0.1", "metrics_port": _free_port()},
+        trainer={"retrain_min_examples": 100_000, "retrain_interval_s": 1e9},
     )
     create_topics(settings)
-    publish_version(settings, tiny_models, "a")
+    version = publish_version(settings, tiny_models, "a")
     reader = outputs_of(settings)
-    with running_consumer(settings) as service:
+    with contextlib.ExitStack() as stack:
+        service = stack.enter_context(running_consumer(settings))
+        targets: dict[str, str] = {}
+        if "feedback" in jobs:
+            stack.enter_context(running_feedback_service(settings, tmp_path / "feedback.log"))
+            targets["feedback"] = f"127.0.0.1:{settings.feedback.metrics_port}"
         _wait(lambda: service.health_port is not None, 60, "the consumer's metrics server")
-        targets = {"consumer": f"127.0.0.1:{service.health_port}"}
+        targets["consumer"] = f"127.0.0.1:{service.health_port}"
         prometheus = prometheus_for(targets)
         _wait(lambda: prometheus.targets_up(set(jobs)), 60, f"prometheus to scrape {jobs}")
         # Two scrapes before the posts, so every counter's increase falls inside the query windows.
         _wait(lambda: bool(prometheus.query("count_over_time(up[1m]) >= 2")), 30, "two scrapes")
-        outputs = _stream(settings, image_server, reader, prometheus)
+        produced = _stream(settings, image_server, reader, prometheus)
+        harmful, benign = _judge(settings, produced, reader.outputs) if "feedback" in jobs else ([], [])
 
         queries = dashboard_queries()
         skipped = [
             (title, expr)
             for title, expr in queries
-            if "trainer" not in jobs and any(t in expr for t in TRAINER_QUERY)
+            if "feedback" not in jobs and any(t in expr for t in FEEDBACK_QUERY)
         ]
         answers: dict[str, list[dict[str, Any]]] = {}
 
@@ -288,13 +367,18 @@ def test_every_dashboard_query_returns_a_series(
         finally:
             for title, expr in queries:
                 values = [(s["metric"], s["value"][1]) for s in answers.get(expr, [])]
-                state = "SKIPPED (trainer not scraped)" if (title, expr) in skipped else values or "NO SERIES"
+                state = (
+                    "SKIPPED (feedback not scraped)" if (title, expr) in skipped else values or "NO SERIES"
+                )
                 print(f"{title} | {expr} -> {state}")
         # While the consumer still runs: once its target is gone, Prometheus marks its series stale.
         throughput = float(prometheus.query("sum(rate(modstream_consumed_total[1m]))")[0]["value"][1])
         host_busy = prometheus.query('sum(modstream_fetch_seconds_count{outcome="host_busy"})')
+        if harmful:
+            _check_judgement(prometheus, version, harmful, benign)
     print(
-        f"{outputs} outputs; throughput seen by Prometheus {throughput:.2f} posts/s; skipped {len(skipped)}"
+        f"{len(produced)} outputs; throughput seen by Prometheus {throughput:.2f} posts/s; "
+        f"skipped {len(skipped)}"
     )
     assert throughput > 0
     assert host_busy and float(host_busy[0]["value"][1]) > 0, "the slow host made no host_busy fetch"
