@@ -34,6 +34,8 @@ def base_env(tmp: Path, **extra: str) -> dict[str, str]:
         "MODSTREAM_MODEL__REGISTRY": str(tmp / "registry"),
         "MODSTREAM_TRAINER__DATA_DIR": str(tmp / "trainer"),
         "MODSTREAM_DEVICE": "cpu",
+        # the consumer refuses a Redis cache without one (test_consume_without_a_signing_key_...)
+        "MODSTREAM_REDIS__SIGNING_KEY": "test-only-signing-key",
     }
     return env | extra
 
@@ -119,6 +121,16 @@ def test_each_failure_is_one_line_with_its_exit_code(name: str, tmp_path: Path) 
         assert fill(needle) in lines[0]
     if case.no_broker:
         assert elapsed < NO_BROKER_LIMIT_S
+
+
+def test_consume_without_a_signing_key_for_redis_is_one_line_naming_it(tmp_path: Path) -> None:
+    env = base_env(tmp_path, MODSTREAM_KAFKA__BOOTSTRAP_SERVERS=f"127.0.0.1:{free_port()}")
+    del env["MODSTREAM_REDIS__SIGNING_KEY"]
+    proc, elapsed = modstream(["consume"], env, tmp_path)
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    assert "Traceback" not in proc.stderr + proc.stdout
+    [line] = proc.stderr.splitlines()
+    assert "MODSTREAM_REDIS__SIGNING_KEY" in line and elapsed < NO_BROKER_LIMIT_S
 
 
 def test_produce_reports_invalid_lines_before_the_broker_is_asked(tmp_path: Path) -> None:
