@@ -313,6 +313,24 @@ def _junk() -> st.SearchStrategy[bytes | None]:
     )
 
 
+@st.composite
+def valid_result(draw: st.DrawFn) -> dict[str, Any]:
+    """A Result as a consumer publishes it (the feedback service indexes these by post_id)."""
+    scores = {label: draw(st.floats(0, 1)) for label in LABELS}
+    top = sorted(scores.items(), key=lambda pair: pair[1], reverse=True)[:3]
+    return {
+        "post_id": draw(st.text(min_size=1, max_size=40)),
+        "labels": [{"label": label, "score": score} for label, score in top],
+        "scores": scores,
+        "flagged": draw(st.booleans()),
+        "model_version": draw(st.sampled_from(["v1", "v20261201T000000Z-abcdef", ""])),
+        "image_status": draw(st.sampled_from(["ok", "absent", "failed", "blocked", "weird"])),
+        "cached": draw(st.booleans()),
+        "content_id": draw(st.one_of(st.none(), st.text("0123456789abcdef", min_size=64, max_size=64))),
+        "processed_at": draw(st.sampled_from(DATETIMES)),
+    }
+
+
 POST_FIELDS = ["post_id", "text", "image_url", "created_at", "author_id", "metadata"]
 FEEDBACK_FIELDS = ["post_id", "labels", "text", "image_url", "moderator_id", "decided_at"]
 
@@ -338,6 +356,22 @@ def feedback() -> st.SearchStrategy[bytes | None]:
         _mutate(valid_feedback(), FEEDBACK_FIELDS),
         _deep(),
         _sized(valid_feedback()),
+        _unicode(),
+        _junk(),
+    )
+
+
+RESULT_FIELDS = ["post_id", "labels", "scores", "flagged", "model_version", "image_status", "content_id"]
+
+
+def results() -> st.SearchStrategy[bytes | None]:
+    """Hostile values for the `moderation-results` topic (anyone who can write to it)."""
+    return st.one_of(
+        valid_result().map(lambda b: json.dumps(b).encode()),
+        _mutate(valid_result(), RESULT_FIELDS),
+        _mutate(valid_result(), RESULT_FIELDS),
+        _deep(),
+        _sized(valid_result()),
         _unicode(),
         _junk(),
     )
