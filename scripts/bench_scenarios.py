@@ -36,6 +36,7 @@ from consumer.cache import make_cache
 from consumer.cache_keys import cache_key
 from consumer.service import ConsumerService
 from events.content import image_digest
+from events.dead_letter import parse_dead_letter_headers
 from events.kafka import common_config, consumer_config, ensure_topics, producer_config
 from events.schemas import LabelScore, Result, decode_post, encode
 from events.settings import Settings
@@ -82,15 +83,26 @@ class BenchPost:
 
 
 class NoOpNetwork:
-    """Stands in for the serving network: zero logits, no compute. Everything around it stays real."""
+    """Stands in for the serving network (the three calls Predictor._forward makes): zero features, zero
+    logits, no compute. Everything around it stays real."""
 
     def __init__(self, labels: int) -> None:
         self.labels = labels
 
-    def __call__(self, batch: Any) -> Any:
+    def encode_images(self, images: Any) -> Any:
         import torch
 
-        return torch.zeros(len(batch), self.labels)  # a ModelBatch's len() is its posts
+        return torch.zeros(images.shape[0], 1)  # (N, 1): one zero feature per image
+
+    def encode_texts(self, input_ids: Any, attention_mask: Any) -> Any:
+        import torch
+
+        return torch.zeros(input_ids.shape[0], 1)
+
+    def head(self, image_feats: Any, text_feats: Any, has_image: Any, has_text: Any) -> Any:
+        import torch
+
+        return torch.zeros(has_image.shape[0], self.labels)  # (B, L): one row per post
 
 
 def forward(predictor: Any, posts: Sequence[BenchPost], batch_size: int) -> Measurement:
@@ -118,38 +130,51 @@ def offline(predictor: Any, posts: Sequence[BenchPost]) -> Measurement:
 
 
 class ResultWatcher:
-    """Reads the results topic from the start in a thread: post_id -> (result timestamp ms)."""
+    """Reads the results and dead-letter topics from the start in a thread: post_id -> (result timestamp
+    ms). A measured post that is dead-lettered ends the wait at once with its reason (a broken bench
+    must fail, not wait out the timeout)."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.seen: dict[str, int] = {}
         self.outcomes: dict[str, tuple[str, bool]] = {}  # post_id -> (image_status, cached)
+        self.dead: dict[str, str] = {}  # post_id -> "stage/reason" of its dead letter
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
-        topic = self.settings.topics.results
+        topics = [self.settings.topics.results, self.settings.topics.dlq]
         c = Consumer(
             common_config(self.settings.kafka) | {"group.id": "bench-watch", "enable.auto.commit": False}
         )
-        parts = c.list_topics(topic, timeout=10).topics[topic].partitions
-        c.assign([TopicPartition(topic, p, 0) for p in parts])
+        meta = c.list_topics(timeout=10).topics
+        c.assign([TopicPartition(t, p, 0) for t in topics for p in meta[t].partitions])
         while not self._stop.is_set():
             for msg in c.consume(500, 0.05):
                 key = msg.key()
-                if msg.error() is None and key is not None:
-                    body = json.loads(msg.value() or b"{}")
+                if msg.error() is not None or key is None:
+                    continue
+                if msg.topic() == self.settings.topics.dlq:
+                    h = parse_dead_letter_headers(msg.headers())
                     with self._lock:
-                        self.seen[key.decode()] = msg.timestamp()[1]
-                        self.outcomes[key.decode()] = (body["image_status"], body["cached"])
+                        self.dead[key.decode()] = f"{h.get('stage')}/{h.get('error.type')}"
+                    continue
+                body = json.loads(msg.value() or b"{}")
+                with self._lock:
+                    self.seen[key.decode()] = msg.timestamp()[1]
+                    self.outcomes[key.decode()] = (body["image_status"], body["cached"])
         c.close()
 
     def wait_for(self, keys: Sequence[str], timeout_s: float) -> dict[str, int]:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             with self._lock:
+                dead = {k: self.dead[k] for k in keys if k in self.dead}
+                if dead:
+                    key, why = next(iter(dead.items()))
+                    raise RuntimeError(f"{len(dead)} measured posts dead-lettered, e.g. {key}: {why}")
                 if all(k in self.seen for k in keys):
                     return {k: self.seen[k] for k in keys}
             time.sleep(0.01)
