@@ -1,16 +1,26 @@
 """The poll loop's two small rules, as plain logic: when to pause and resume intake (backpressure), and
 whether a refused output is published again or stops the service (the delivery-retry rule).
 
-Backpressure is hysteresis over the number of posts in flight (taken, not yet acknowledged):
+Backpressure has two steps. First, intake takes only what fits: `room` is how many posts the next
+consume() may take (the bound minus posts in flight), so at the bound the poll loop takes nothing and
+waits for acknowledgements while librdkafka keeps its prefetched messages. Second, pausing, which is
+costly in librdkafka (a paused partition's prefetched messages are dropped and fetched again on resume,
+about half a second), is kept for when intake has been held at the bound for `pause_after_s` (the
+pipeline is stuck, and the loop must go back to serving rebalances), for in flight above the bound (it
+shrank, or a new assignment's records slipped in) and for stopping. It is hysteresis:
 
     in flight   0 ........ resume_below x max ........ max_in_flight ........
-    paused?     resume ◄── (below the low mark)        (above the bound) ──► pause
+    paused?     resume ◄── (below the low mark)        (held pause_after_s, or above) ──► pause
                            between the marks: keep the current state
 
-    >>> bp = Backpressure(max_in_flight=100, resume_below=0.5)
-    >>> bp.decide(in_flight=101, stopping=False, assignment_changed=False)
+    >>> bp = Backpressure(max_in_flight=100, resume_below=0.5, pause_after_s=1.0)
+    >>> bp.room(in_flight=90)
+    10
+    >>> bp.decide(in_flight=100, stopping=False, assignment_changed=False, now=0.0)  # held, not paused
+    <Move.KEEP: 'keep'>
+    >>> bp.decide(in_flight=100, stopping=False, assignment_changed=False, now=1.0)  # held too long
     <Move.PAUSE: 'pause'>
-    >>> bp.decide(in_flight=60, stopping=False, assignment_changed=False)   # still above 50
+    >>> bp.decide(in_flight=60, stopping=False, assignment_changed=False, now=1.1)   # still above 50
     <Move.KEEP: 'keep'>
 
 A stopping service pauses everything, and a changed assignment re-pauses (new partitions start resumed).
@@ -32,15 +42,23 @@ class Move(enum.Enum):
 
 
 class Backpressure:
-    """Pause above `max_in_flight` posts in flight, resume below `resume_below` x that. Not thread-safe:
-    the poll loop owns it."""
+    """Take at most `max_in_flight` posts in flight; pause when held there `pause_after_s` (0: at once) or
+    above it, resume below `resume_below` x that. Not thread-safe: the poll loop owns it."""
 
-    def __init__(self, max_in_flight: int, resume_below: float) -> None:
-        if max_in_flight <= 0 or not 0 < resume_below < 1:
-            raise ValueError("max_in_flight must be positive and resume_below in (0, 1)")
+    def __init__(self, max_in_flight: int, resume_below: float, *, pause_after_s: float = 0.0) -> None:
+        if max_in_flight <= 0 or not 0 < resume_below < 1 or pause_after_s < 0:
+            raise ValueError("max_in_flight must be positive, resume_below in (0, 1), pause_after_s >= 0")
         self._high = max_in_flight
         self._low = resume_below * max_in_flight
+        self._pause_after_s = pause_after_s
+        self._held_since: float | None = None  # when intake last found no room (None: it has room)
         self.paused = False
+
+    def room(self, in_flight: int, *, images_over: bool = False) -> int:
+        """Posts the next consume() may take: none while paused or while the image budget is full."""
+        if self.paused or images_over:
+            return 0
+        return max(0, self._high - in_flight)
 
     def retarget(self, max_in_flight: int) -> None:
         """Move the bound (consumer/inflight_bound.py adapts it); the low mark keeps its ratio."""
@@ -61,9 +79,16 @@ class Backpressure:
         assignment_changed: bool,
         images_over: bool = False,
         images_under: bool = True,
+        now: float = 0.0,
     ) -> Move:
         """The move to make now; the caller makes it. `paused` is updated as if it were made."""
-        if stopping or in_flight > self._high or images_over:
+        held = in_flight >= self._high or images_over
+        if not held:
+            self._held_since = None
+        elif self._held_since is None:
+            self._held_since = now
+        held_too_long = self._held_since is not None and now - self._held_since >= self._pause_after_s
+        if stopping or in_flight > self._high or held_too_long:
             if self.paused and not assignment_changed:
                 return Move.KEEP
             self.paused = True

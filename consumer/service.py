@@ -106,7 +106,7 @@ class ConsumerService:
             high=c.max_in_flight,
             clock=clock,
         )
-        self._flow = Backpressure(self._bound.limit(), c.resume_below)
+        self._flow = Backpressure(self._bound.limit(), c.resume_below, pause_after_s=c.pause_after_s)
         self._completed = 0  # posts acknowledged since the bound last looked
         self._ages = InFlightAges()
         self._supervisor: Supervisor | None = None  # set once the workers run
@@ -217,12 +217,9 @@ class ConsumerService:
                     self._backpressure()
                 if self.ledger.in_flight() == 0 or now >= drain_deadline or self._fault is not None:
                     return
-            want = c.poll_batch
-            if self.max_messages is not None:
-                want = min(want, self.max_messages - self._taken)
-            records = self.parts.source.consume(max(want, 1), c.poll_timeout_s)
+            records = self._poll(c.poll_batch, c.poll_timeout_s)
             if records and not self._stop.is_set():
-                self._intake(records[: max(want, 0)])
+                self._intake(records)
             self._lookup_fetched()
             self.parts.sink.poll(0)
             self._handle_completions()
@@ -231,6 +228,22 @@ class ConsumerService:
                 next_commit = now + c.commit_interval_s
                 self._commit()
                 self._observe_lag()
+
+    def _poll(self, batch: int, timeout_s: float) -> list[Any]:
+        """Records to take now: at most the room under the in-flight bound. With no room, nothing is
+        consumed (librdkafka keeps its prefetched messages) and the loop waits for acknowledgements
+        instead; while paused, consume() still runs, to serve rebalances, and returns only records of a
+        new assignment that slipped in before the pause reached it (every record consumed is taken)."""
+        source, sink = self.parts.source, self.parts.sink
+        want = min(batch, self._flow.room(self._budgeted_in_flight(), images_over=self.images.over()))
+        if self.max_messages is not None:
+            want = min(want, self.max_messages - self._taken)
+        if want > 0:
+            return list(source.consume(want, timeout_s))
+        records = list(source.consume(1, 0)) if self._flow.paused else []
+        if not records:
+            sink.poll(timeout_s)  # wakes on the first delivery report
+        return records
 
     def _supervise(self) -> None:
         if self._supervisor is None or self._fault is not None:
@@ -416,6 +429,7 @@ class ConsumerService:
             assignment_changed=self._assignment_changed,
             images_over=self.images.over(),
             images_under=self.images.under(self.settings.consumer.resume_below),
+            now=self.clock(),
         )
         if move is Move.PAUSE:
             source.pause(source.assignment())

@@ -6,9 +6,10 @@
 
 With a prep pool (consumer.prep_pool, `MODSTREAM_PREP__WORKERS` > 0), the prep thread only hands each
 image to the pool and goes on; the decoded (3, S, S) uint8 image comes back through the same inbox
-(`Decoded`). Posts whose image is settled are tokenised together, with one call of the fast tokenizer's
-batch encoder, once the inbox is empty (or READY_MAX wait), then batched. Images decode in parallel, in
-processes a bomb can kill without touching this one. Without a pool (0), images decode here, inline.
+(`Decoded`). Images decode in parallel, in processes a bomb can kill without touching this one. Without a
+pool (0), images decode here, inline. Either way, posts whose image is settled are tokenised together, with
+one call of the fast tokenizer's batch encoder, once the inbox is empty (or READY_MAX wait), then batched:
+one call per group costs a fraction of one call per post.
 
 The model runs on one thread while the next batch is prepared on the other. A batch is prepared with one
 predictor and scored with the same one: when the model manager swaps versions, the open batch is closed
@@ -57,13 +58,13 @@ class Predictor(Protocol):
 
     @property
     def decode_limits(self) -> DecodeLimits: ...  # only read with a prep pool
-    def prepare(self, text: str | None, image_bytes: bytes | None) -> Any: ...
+    def prepare_image(self, image_bytes: bytes) -> Any: ...  # without a pool: decode inline
     def prepare_decoded_many(
         self, items: Sequence[tuple[str | None, Any]], image_keys: Sequence[str | None] | None = None
-    ) -> Sequence[Any]: ...  # with a pool
+    ) -> Sequence[Any]: ...
     def prepare_decoded(
         self, text: str | None, image: Any, *, image_key: str | None = None
-    ) -> Any: ...  # with a pool: a failed group, one by one
+    ) -> Any: ...  # a failed group, one by one
     def predict_prepared(self, posts: Sequence[Any]) -> Sequence[Any]: ...
 
 
@@ -112,8 +113,8 @@ class PrepWorker:
         self._current = current
         self._pool = pool
         self._decoding = 0  # images handed to the pool whose answer has not come back
-        # With a pool: posts whose image is settled, tokenised together (one tokenizer call) once the inbox
-        # is empty or READY_MAX of them wait, so under load one call serves about one batch.
+        # Posts whose image is settled, tokenised together (one tokenizer call) once the inbox is empty or
+        # READY_MAX of them wait, so under load one call serves about one batch.
         self._ready: list[tuple[Job, Any]] = []
         self._closing = False
         self._faults = faults or FaultInjector()
@@ -189,10 +190,8 @@ class PrepWorker:
         predictor = self._serving()
         if self._pool is not None:
             self._submit(job, predictor)
-            return
-        prepared = self._prepare(job, predictor)
-        if prepared is not None:
-            self._batch(job, prepared)
+        else:
+            self._decode_inline(job, predictor)
 
     def _submit(self, job: Job, predictor: Predictor) -> None:
         """Hand the job's image to the pool (its answer comes back as a `Decoded`); a post without an
@@ -277,25 +276,28 @@ class PrepWorker:
         for batch in self._batcher.add(job, tokens=int(prepared.n_tokens), images=int(has_image)):
             self._send(batch)
 
-    def _prepare(self, job: Job, predictor: Predictor) -> Any:
+    def _decode_inline(self, job: Job, predictor: Predictor) -> None:
+        """Without a pool: decode the job's image here; the post joins the ready group either way."""
         post = job.post
         assert post is not None
         try:
-            job.image_status, image = image_outcome(post, job.fetch, job.where)
+            job.image_status, image_bytes = image_outcome(post, job.fetch, job.where)
         except ImageUnavailable as exc:
             assert action_for(exc) is Action.DEAD_LETTER
             _settle(self._outlet, job, exc)
-            return None
-        try:
-            return predictor.prepare(post.text, image)
-        except ImageDecodeError as exc:
+            return
+        image = None
+        if image_bytes is not None:
             try:
-                job.image_status = decode_outcome(post, exc.reason, job.where)
-            except ImageUnavailable as unavailable:
-                assert action_for(unavailable) is Action.DEAD_LETTER
-                _settle(self._outlet, job, unavailable)
-                return None
-            return predictor.prepare(post.text, None)
+                image = predictor.prepare_image(image_bytes)
+            except ImageDecodeError as exc:
+                try:
+                    job.image_status = decode_outcome(post, exc.reason, job.where)
+                except ImageUnavailable as unavailable:
+                    assert action_for(unavailable) is Action.DEAD_LETTER
+                    _settle(self._outlet, job, unavailable)
+                    return
+        self._ready.append((job, image))
 
     def _send(self, batch: list[Job] | None) -> None:
         if batch:

@@ -169,6 +169,12 @@ class ConsumerSettings(_Section):
         1.0, gt=0, description="in-flight bound = measured posts/s x this (Little's law), within min..max"
     )
     resume_below: float = Field(0.5, gt=0, lt=1, description="resume when in flight < this x max_in_flight")
+    pause_after_s: float = Field(
+        1.0,
+        ge=0,
+        description="at the in-flight bound intake waits; held this long, the partitions pause (a pause "
+        "drops librdkafka's prefetched messages, so it is kept for a stuck pipeline)",
+    )
     poll_batch: int = Field(256, gt=0, description="messages per consume() call")
     poll_timeout_s: float = Field(0.1, gt=0)
     drain_grace_s: float = Field(30.0, gt=0, description="SIGTERM: time to finish in-flight posts")

@@ -9,7 +9,8 @@ from consumer.flow import Backpressure, Move, retry_delivery
 
 # (in_flight, stopping, assignment_changed) -> expected move, paused afterwards; max 100, resume below 50
 STEPS: list[tuple[str, list[tuple[int, bool, bool, Move, bool]]]] = [
-    ("at the bound is not above it", [(100, False, False, Move.KEEP, False)]),
+    ("below the bound keeps", [(99, False, False, Move.KEEP, False)]),
+    ("at the bound with no grace pauses", [(100, False, False, Move.PAUSE, True)]),
     (
         "above the bound pauses once",
         [(101, False, False, Move.PAUSE, True), (150, False, False, Move.KEEP, True)],
@@ -49,6 +50,48 @@ def test_backpressure_hysteresis(name: str, steps: list[tuple[int, bool, bool, M
     for in_flight, stopping, changed, move, paused in steps:
         assert bp.decide(in_flight=in_flight, stopping=stopping, assignment_changed=changed) is move
         assert bp.paused is paused
+
+
+# (now, in_flight, images_over) -> expected move, paused afterwards, room; max 100, resume below 50,
+# paused after 1 s held at the bound
+GRACE_STEPS: list[tuple[str, list[tuple[float, int, bool, Move, bool, int]]]] = [
+    (
+        "at the bound intake is held (no room), paused only once held for the grace",
+        [
+            (0.0, 100, False, Move.KEEP, False, 0),
+            (0.9, 100, False, Move.KEEP, False, 0),
+            (1.0, 100, False, Move.PAUSE, True, 0),
+            (1.5, 40, False, Move.RESUME, False, 60),
+        ],
+    ),
+    (
+        "room again resets the grace",
+        [
+            (0.0, 100, False, Move.KEEP, False, 0),
+            (0.8, 99, False, Move.KEEP, False, 1),
+            (1.2, 100, False, Move.KEEP, False, 0),
+            (2.1, 100, False, Move.KEEP, False, 0),
+            (2.2, 100, False, Move.PAUSE, True, 0),
+        ],
+    ),
+    ("above the bound pauses at once", [(0.0, 101, False, Move.PAUSE, True, 0)]),
+    (
+        "a full image budget holds, then pauses",
+        [(0.0, 3, True, Move.KEEP, False, 0), (1.0, 3, True, Move.PAUSE, True, 0)],
+    ),
+]
+
+
+@pytest.mark.parametrize(("name", "steps"), GRACE_STEPS, ids=[name for name, _ in GRACE_STEPS])
+def test_backpressure_holds_before_it_pauses(
+    name: str, steps: list[tuple[float, int, bool, Move, bool, int]]
+) -> None:
+    bp = Backpressure(max_in_flight=100, resume_below=0.5, pause_after_s=1.0)
+    for now, in_flight, images_over, move, paused, room in steps:
+        got = bp.decide(
+            in_flight=in_flight, stopping=False, assignment_changed=False, images_over=images_over, now=now
+        )
+        assert (got, bp.paused, bp.room(in_flight, images_over=images_over)) == (move, paused, room)
 
 
 # (in_flight, images_over, images_under) -> expected move, paused afterwards; max 100, resume below 50

@@ -10,13 +10,16 @@ from events.settings import Settings
 from tests.unit.consumer.test_service_decisions import TP, StubSource
 
 
+NOW = [0.0]  # the services' fake clock
+
+
 def _service(max_in_flight: int, images: int) -> tuple[ConsumerService, StubSource]:
     settings = Settings(
         _env_file=None,
-        consumer={"max_in_flight": max_in_flight, "resume_below": 0.5},
+        consumer={"max_in_flight": max_in_flight, "resume_below": 0.5, "pause_after_s": 1.0},
         fetch={"max_in_flight": images},
     )
-    service = ConsumerService(settings)
+    service = ConsumerService(settings, clock=lambda: NOW[0])
     source = StubSource()
     service._parts = SimpleNamespace(source=source)
     return service, source
@@ -36,6 +39,7 @@ def test_posts_waiting_for_images_do_not_pause_text() -> None:
     _take(service, 20, image=False)  # text-only: exactly at the bound, not above
     service._backpressure()
     assert source.paused == set()
+    assert service._flow.room(service._budgeted_in_flight()) == 0  # held: no room for more text
     assert service.peak_in_flight == 80  # all of them are in flight; only 20 count against the bound
     _take(service, 1, image=False)  # the 21st text post is over the bound
     service._backpressure()
@@ -59,6 +63,10 @@ def test_a_full_image_budget_pauses_until_below_the_low_mark() -> None:
     service._backpressure()
     assert source.paused == set()
     _take(service, 1, image=True)  # 10 waiting: the fetch stage is saturated across hosts
+    service._backpressure()
+    assert source.paused == set()  # intake is held first: nothing more is taken ...
+    assert service._flow.room(0, images_over=service.images.over()) == 0
+    NOW[0] += 1.0  # ... and held for pause_after_s, the partitions pause
     service._backpressure()
     assert source.paused == {TP, ("posts", 1)}
     assert service.metrics.registry.get_sample_value("modstream_awaiting_images") == 10

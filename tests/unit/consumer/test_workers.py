@@ -42,11 +42,21 @@ class FakePredictor:
     def __init__(self, version: str) -> None:
         self.version = version
         self.batches: list[list[str | None]] = []
+        self.groups: list[int] = []  # posts per tokenizer call
 
-    def prepare(self, text: str | None, image_bytes: bytes | None) -> Prepared:
+    def prepare_image(self, image_bytes: bytes) -> bytes:
         if image_bytes == b"broken":
             raise ImageDecodeError("undecodable", "cannot decode")
-        return Prepared(text, image_bytes, self.version)
+        return image_bytes
+
+    def prepare_decoded(self, text: str | None, image: Any, *, image_key: str | None = None) -> Prepared:
+        return Prepared(text, image, self.version)
+
+    def prepare_decoded_many(
+        self, items: Sequence[tuple[str | None, Any]], image_keys: Sequence[str | None] | None = None
+    ) -> list[Prepared]:
+        self.groups.append(len(items))
+        return [self.prepare_decoded(text, image) for text, image in items]
 
     def predict_prepared(self, posts: Sequence[Prepared]) -> list[Pred]:
         self.batches.append([p.text for p in posts])
@@ -163,3 +173,20 @@ def test_a_swap_closes_the_open_batch() -> None:
     assert predictors["v2"].batches == [["after 3", "after 4", "after 5"]]
     assert {r.model_version for pid, r in outlet.results.items() if pid in ("p0", "p1", "p2")} == {"v1"}
     assert {r.model_version for pid, r in outlet.results.items() if pid in ("p3", "p4", "p5")} == {"v2"}
+
+
+def test_inline_decoding_tokenises_ready_posts_together() -> None:
+    """Without a pool too, posts waiting together take one tokenizer call between them, not one each."""
+    predictor = FakePredictor("v1")
+    prep, model, outlet = _pipeline(lambda: predictor)
+    ok = Fetched("ok", b"png", None)
+    jobs = [_job(i, f"post {i}", "http://x/a.png" if i % 3 == 0 else None, ok) for i in range(40)]
+    for job in jobs:  # all queued before the thread starts: they are ready together
+        prep.inbox.put(job)
+    prep.start()
+    model.start()
+    prep.close()
+    model.join(5)
+    assert len(outlet.results) == 40
+    assert sum(predictor.groups) == 40
+    assert predictor.groups == [40]  # READY_MAX (64) is more than 40: one call

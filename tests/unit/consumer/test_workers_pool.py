@@ -48,7 +48,7 @@ class PoolPredictor:
     def __init__(self) -> None:
         self.group_sizes: list[int] = []
 
-    def prepare(self, text: str | None, image_bytes: bytes | None) -> Prepared:
+    def prepare_image(self, image_bytes: bytes) -> Prepared:
         raise AssertionError("with a pool, images are never decoded on the prep thread")
 
     def prepare_decoded(self, text: str | None, image: Any, *, image_key: str | None = None) -> Prepared:

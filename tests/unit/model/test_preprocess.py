@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import os
 
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from model.config import ModelConfig
 from model.preprocess import PreparedPost, TextEncoder, collate
@@ -54,3 +57,34 @@ def test_collate_refuses_empty_posts_and_empty_batches() -> None:
         collate([PreparedPost(None, None)], pad_id=0)
     with pytest.raises(ValueError):
         collate([], pad_id=0)
+
+
+TRICKY = [
+    "",
+    " ",
+    "Hello, World!",
+    "word " * 300,  # truncated
+    "héllo 🤖 naïve café " * 40,
+    "RT @user: http://t.co/abc #tag &amp; &#128512;",
+    "a\u0000b\u200bc\u202ed",  # NUL, zero-width space, right-to-left override
+    "\ud7ff\ue000\U0010ffff",
+    "中文 日本語 한국어 العربية",
+]
+
+
+@functools.cache
+def _short_encoder() -> TextEncoder:  # max_length 32: generated texts are often truncated
+    return TextEncoder.from_dir(ModelConfig.tiny().tokenizer_source, max_length=32)
+
+
+@given(st.lists(st.text(max_size=400), min_size=1, max_size=12))
+@settings(max_examples=150, deadline=None)
+def test_the_batch_call_gives_each_text_the_ids_of_the_one_text_call(texts: list[str]) -> None:
+    """encode_many uses the Rust backend directly (consumer hot path); encode is the transformers call the
+    trainer's ids came from. Any difference would score a post differently from how it was trained."""
+    text = _short_encoder()
+    assert text.encode_many(texts) == [text.encode(t) for t in texts]
+
+
+def test_the_batch_call_agrees_on_tricky_text(text_encoder: TextEncoder) -> None:
+    assert text_encoder.encode_many(TRICKY) == [text_encoder.encode(t) for t in TRICKY]
