@@ -5,12 +5,13 @@ Backpressure has two steps. First, intake takes only what fits: `room` is how ma
 consume() may take (the bound minus posts in flight), so at the bound the poll loop takes nothing and
 waits for acknowledgements while librdkafka keeps its prefetched messages. Second, pausing, which is
 costly in librdkafka (a paused partition's prefetched messages are dropped and fetched again on resume,
-about half a second), is kept for when intake has been held at the bound for `pause_after_s` (the
-pipeline is stuck, and the loop must go back to serving rebalances), for in flight above the bound (it
-shrank, or a new assignment's records slipped in) and for stopping. It is hysteresis:
+about half a second), is kept for when intake has been held at or above the bound for `pause_after_s`
+(the pipeline is stuck, and the loop must go back to serving rebalances) and for stopping. Above the
+bound is not an emergency: the bound shrank, or posts whose image arrived rejoined the count
+(consumer/image_budget.py); intake simply takes nothing until there is room. It is hysteresis:
 
     in flight   0 ........ resume_below x max ........ max_in_flight ........
-    paused?     resume ◄── (below the low mark)        (held pause_after_s, or above) ──► pause
+    paused?     resume ◄── (below the low mark)        (held pause_after_s) ──► pause
                            between the marks: keep the current state
 
     >>> bp = Backpressure(max_in_flight=100, resume_below=0.5, pause_after_s=1.0)
@@ -54,9 +55,9 @@ class Backpressure:
         self._held_since: float | None = None  # when intake last found no room (None: it has room)
         self.paused = False
 
-    def room(self, in_flight: int, *, images_over: bool = False) -> int:
-        """Posts the next consume() may take: none while paused or while the image budget is full."""
-        if self.paused or images_over:
+    def room(self, in_flight: int) -> int:
+        """Posts the next consume() may take: none while paused (the image budget has its own room)."""
+        if self.paused:
             return 0
         return max(0, self._high - in_flight)
 
@@ -88,7 +89,7 @@ class Backpressure:
         elif self._held_since is None:
             self._held_since = now
         held_too_long = self._held_since is not None and now - self._held_since >= self._pause_after_s
-        if stopping or in_flight > self._high or held_too_long:
+        if stopping or held_too_long:
             if self.paused and not assignment_changed:
                 return Move.KEEP
             self.paused = True

@@ -8,9 +8,11 @@
 A post waiting for a slow image host must not hold back text-only posts: while it waits it counts
 here, not against `max_in_flight`; once its fetch is done it joins the rest of the pipeline and counts
 there again. The fetcher already keeps one host from queueing more than its slots and waiters, so
-this budget fills up only when the whole fetch stage is saturated across many hosts. Then the
-consumer pauses every partition (`over`) as it does for `max_in_flight`, and resumes when the count
-falls below `resume_below` x the limit (`under`): taking more posts would only queue more fetches.
+this budget fills up only when the whole fetch stage is saturated across many hosts. Intake then takes
+at most the free slots (`room`: any post taken may carry an image), so when it is full nothing more is
+taken; held full for `consumer.pause_after_s`, the partitions pause (`over`) as they do for
+`max_in_flight`, and resume when the count falls below `resume_below` x the limit (`under`): taking more
+posts would only queue more fetches.
 
 `started` runs on the poll thread and `finished` on the fetcher's thread, hence the lock.
 """
@@ -43,6 +45,10 @@ class ImageBudget:
     def text_in_flight(self, in_flight: int) -> int:
         """Posts in flight that count against max_in_flight: all of them but those waiting here."""
         return max(0, in_flight - self._waiting)
+
+    def room(self) -> int:
+        """Posts intake may take now: each of them might wait here."""
+        return max(0, self.limit - self._waiting)
 
     def over(self) -> bool:
         """Full: pause the partitions."""

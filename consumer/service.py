@@ -42,7 +42,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -235,7 +235,7 @@ class ConsumerService:
         instead; while paused, consume() still runs, to serve rebalances, and returns only records of a
         new assignment that slipped in before the pause reached it (every record consumed is taken)."""
         source, sink = self.parts.source, self.parts.sink
-        want = min(batch, self._flow.room(self._budgeted_in_flight(), images_over=self.images.over()))
+        want = min(batch, self._flow.room(self._budgeted_in_flight()), self.images.room())
         if self.max_messages is not None:
             want = min(want, self.max_messages - self._taken)
         if want > 0:
@@ -267,6 +267,7 @@ class ConsumerService:
         now = self.clock()
         self._last_activity = now
         jobs = [job for rec in records if (job := self._take(rec, now)) is not None]
+        self.metrics.consumed.inc(len(records))
         self.metrics.in_flight.set(self.ledger.in_flight())
         for job, cached in zip(jobs, self._lookup(jobs, early=True), strict=True):
             self._route(job, cached)
@@ -276,7 +277,6 @@ class ConsumerService:
         self.ledger.take((rec.topic, rec.partition), rec.offset)
         self._ages.take((rec.topic, rec.partition), rec.offset, now)
         self._taken += 1
-        self.metrics.consumed.inc()
         job = Job(Where(rec.topic, rec.partition, rec.offset), rec.key, rec.value, now, rec.timestamp_s)
         job.replay = getattr(rec, "replay", ())  # fakes in unit tests may not carry it
         try:
@@ -285,7 +285,7 @@ class ConsumerService:
             error = post_error(exc, stage="decode", where=job.where)
             self.parts.outlet.dead_letter(job, error)
             return None
-        job.where = replace(job.where, post_id=job.post.post_id)
+        job.where = Where(rec.topic, rec.partition, rec.offset, job.post.post_id)
         return job
 
     def _route(self, job: Job, cached: Result | None) -> None:

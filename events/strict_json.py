@@ -105,8 +105,8 @@ def _array_strings(value: Any) -> None:
 
 def loads_strict(text: str, *, max_depth: int) -> Any:
     """Parse `text` as JSON within the limits above; raises JsonRefused, never anything else."""
-    depth = nesting_depth(text)
-    if depth > max_depth:
+    # the depth is at most the number of opening brackets: a flat post needs no scan
+    if text.count("[") + text.count("{") > max_depth and nesting_depth(text) > max_depth:
         raise JsonRefused("too_deep", f"nesting depth exceeds {max_depth}")
     try:
         value = json.loads(

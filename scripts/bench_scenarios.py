@@ -33,7 +33,7 @@ import httpx
 from confluent_kafka import Consumer, Producer, TopicPartition
 
 from consumer.cache import make_cache
-from consumer.cache_keys import cache_key
+from consumer.cache_keys import cache_key, url_key
 from consumer.service import ConsumerService
 from events.content import image_digest
 from events.dead_letter import parse_dead_letter_headers
@@ -137,7 +137,7 @@ class ResultWatcher:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.seen: dict[str, int] = {}
-        self.outcomes: dict[str, tuple[str, bool]] = {}  # post_id -> (image_status, cached)
+        self._values: dict[str, bytes] = {}  # post_id -> result JSON, parsed after the measurement
         self.dead: dict[str, str] = {}  # post_id -> "stage/reason" of its dead letter
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -161,10 +161,9 @@ class ResultWatcher:
                     with self._lock:
                         self.dead[key.decode()] = f"{h.get('stage')}/{h.get('error.type')}"
                     continue
-                body = json.loads(msg.value() or b"{}")
-                with self._lock:
+                with self._lock:  # no parsing here: this thread shares the GIL with the consumer measured
                     self.seen[key.decode()] = msg.timestamp()[1]
-                    self.outcomes[key.decode()] = (body["image_status"], body["cached"])
+                    self._values[key.decode()] = msg.value() or b"{}"
         c.close()
 
     def wait_for(self, keys: Sequence[str], timeout_s: float) -> dict[str, int]:
@@ -181,6 +180,12 @@ class ResultWatcher:
                     return {k: self.seen[k] for k in keys}
             time.sleep(0.05)  # the figures come from broker timestamps, not from when this notices
         raise TimeoutError(f"{len(pending)} of {len(keys)} results missing after {timeout_s}s")
+
+    def outcome(self, key: str) -> tuple[str, bool]:
+        """(image_status, cached) of the result for post `key`."""
+        with self._lock:
+            body = json.loads(self._values[key])
+        return body["image_status"], body["cached"]
 
     def close(self) -> None:
         self._stop.set()
@@ -248,7 +253,7 @@ def stream(
         keyed = [(f"{tag}-{p.post_id}", p.raw(f"{tag}-{p.post_id}", text_only=text_only)) for p in posts]
         measured = _measure_stream(name, settings, watcher, keyed)
         for key, _ in keyed:  # what the results say: image fetched or not, served from the cache or not
-            status, was_cached = watcher.outcomes[key]
+            status, was_cached = watcher.outcome(key)
             tally = f"image_{status}" + ("_cached" if was_cached else "")
             measured.outcomes[tally] = measured.outcomes.get(tally, 0) + 1
         return measured
@@ -283,7 +288,7 @@ def slow_host(
             "j_slow_host", everything.posts, everything.seconds, [by_key[k] for k in text_keys]
         )
         for key, _ in items:
-            tally = ("text_" if key in text_keys else "image_post_") + watcher.outcomes[key][0]
+            tally = ("text_" if key in text_keys else "image_post_") + watcher.outcome(key)[0]
             measured.outcomes[tally] = measured.outcomes.get(tally, 0) + 1
         return measured
 
@@ -308,7 +313,10 @@ def _running(settings: Settings) -> Iterator[tuple[ConsumerService, ResultWatche
 def _wait_until_cached(settings: Settings, service: ConsumerService, posts: Sequence[BenchPost]) -> None:
     """Cache writes trail the results (a writer thread): wait until every measured post is a hit."""
     version = service.parts.manager.current.version
-    keys = [cache_key(settings.redis.key_prefix, version, p.text, image_digest(p.image)) for p in posts]
+    prefix = settings.redis.key_prefix
+    keys = [cache_key(prefix, version, p.text, image_digest(p.image)) for p in posts]
+    if settings.redis.url_keyed_hosts:  # the intake shortcut's keys too
+        keys += [url_key(prefix, version, p.text, p.image_url) for p in posts]
     cache = make_cache(settings.redis)
     try:
         deadline = time.monotonic() + 60
@@ -424,7 +432,7 @@ def viral(
         measured.outcomes["image_tower_forwards"] = predictor.image_forwards - before
         measured.outcomes["distinct_images"] = len({p.image_url for p in posts})
         for p in posts:
-            status, _ = watcher.outcomes[f"{tag}-{p.post_id}"]
+            status, _ = watcher.outcome(f"{tag}-{p.post_id}")
             measured.outcomes[f"image_{status}"] = measured.outcomes.get(f"image_{status}", 0) + 1
         return measured
 

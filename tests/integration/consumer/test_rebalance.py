@@ -33,9 +33,16 @@ def test_a_member_joins_and_another_leaves_mid_stream(
     publish_version(settings, tiny_models, "a")
     reader = outputs_of(settings)
 
+    # The stream goes on until the second member has scored (and N_POSTS at least): a first member that
+    # keeps up must not leave the second nothing to take.
+    second_scored = threading.Event()
+    produced = [0]
+
     def stream() -> None:
-        for start in range(0, N_POSTS, 15):
+        while produced[0] < N_POSTS or not second_scored.is_set():
+            start = produced[0]
             produce(settings, [post(f"p-{i}", text=f"rebalance post {i}") for i in range(start, start + 15)])
+            produced[0] += 15
             time.sleep(0.05)
 
     producer = threading.Thread(target=stream)
@@ -44,18 +51,23 @@ def test_a_member_joins_and_another_leaves_mid_stream(
         producer.start()
         wait_until(lambda: len(reader.poll().results) >= 100, 60, "the first member to score")
         joined = second.__enter__()
-        wait_until(lambda: metric(joined, "modstream_consumed_total") > 0, 60, "the second member to score")
+        try:
+            wait_until(lambda: metric(joined, "modstream_consumed_total") > 0, 60, "the second member to score")
+        finally:
+            second_scored.set()
     taken_by_first = metric(first, "modstream_consumed_total")  # it has left: its count is final
     try:
         producer.join()
-        outputs = reader.wait_for(N_POSTS, timeout_s=90, settle_s=2.0)
+        total = produced[0]
+        print(f"REPORT rebalance: {total} posts")
+        outputs = reader.wait_for(total, timeout_s=90, settle_s=2.0)
         taken_by_second = metric(joined, "modstream_consumed_total")
     finally:
         second.__exit__(None, None, None)
 
     results = outputs.by_post()
-    assert set(results) == {f"p-{i}" for i in range(N_POSTS)}
+    assert set(results) == {f"p-{i}" for i in range(total)}
     duplicates = sorted(pid for pid, rs in results.items() if len(rs) > 1)
     assert duplicates == []
     assert taken_by_first > 0 and taken_by_second > 0
-    assert taken_by_first + taken_by_second == N_POSTS
+    assert taken_by_first + taken_by_second == total

@@ -74,10 +74,13 @@ GRACE_STEPS: list[tuple[str, list[tuple[float, int, bool, Move, bool, int]]]] = 
             (2.2, 100, False, Move.PAUSE, True, 0),
         ],
     ),
-    ("above the bound pauses at once", [(0.0, 101, False, Move.PAUSE, True, 0)]),
     (
-        "a full image budget holds, then pauses",
-        [(0.0, 3, True, Move.KEEP, False, 0), (1.0, 3, True, Move.PAUSE, True, 0)],
+        "above the bound (posts whose image arrived rejoined the count) holds too",
+        [(0.0, 130, False, Move.KEEP, False, 0), (0.5, 99, False, Move.KEEP, False, 1)],
+    ),
+    (
+        "a full image budget holds (ImageBudget.room is 0), then pauses",
+        [(0.0, 3, True, Move.KEEP, False, 97), (1.0, 3, True, Move.PAUSE, True, 0)],
     ),
 ]
 
@@ -91,7 +94,7 @@ def test_backpressure_holds_before_it_pauses(
         got = bp.decide(
             in_flight=in_flight, stopping=False, assignment_changed=False, images_over=images_over, now=now
         )
-        assert (got, bp.paused, bp.room(in_flight, images_over=images_over)) == (move, paused, room)
+        assert (got, bp.paused, bp.room(in_flight)) == (move, paused, room)
 
 
 # (in_flight, images_over, images_under) -> expected move, paused afterwards; max 100, resume below 50

@@ -39,8 +39,11 @@ class StubSource:
         self.paused -= set(tps)
 
 
+NOW = [0.0]  # the services' fake clock
+
+
 def _service(**consumer: object) -> tuple[ConsumerService, StubOutlet, StubSource]:
-    service = ConsumerService(Settings(_env_file=None, consumer=consumer))
+    service = ConsumerService(Settings(_env_file=None, consumer=consumer), clock=lambda: NOW[0])
     outlet, source = StubOutlet(), StubSource()
     service._parts = SimpleNamespace(outlet=outlet, source=source)
     return service, outlet, source
@@ -69,10 +72,13 @@ def test_delivery_reports_drive_the_watermark_and_retries() -> None:
     assert service.ledger.committable() == {TP: 3}
 
 
-def test_backpressure_pauses_above_the_bound_and_resumes_below_the_low_mark() -> None:
-    service, _, source = _service(max_in_flight=100, resume_below=0.5)
+def test_backpressure_holds_at_the_bound_pauses_when_held_and_resumes_below_the_low_mark() -> None:
+    service, _, source = _service(max_in_flight=100, resume_below=0.5, pause_after_s=1.0)
     for offset in range(101):
         service.ledger.take(TP, offset)
+    service._backpressure()
+    assert source.paused == set() and service._flow.room(101) == 0  # held: intake takes nothing
+    NOW[0] += 1.0  # held for pause_after_s: the pipeline is stuck, pause
     service._backpressure()
     assert source.paused == {TP, ("posts", 1)}
     for offset in range(51):  # 50 left: not below 50 yet
