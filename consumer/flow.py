@@ -53,6 +53,7 @@ class Backpressure:
         self._low = resume_below * max_in_flight
         self._pause_after_s = pause_after_s
         self._held_since: float | None = None  # when intake last found no room (None: it has room)
+        self.holds = 0  # times intake began to wait for room (a metric)
         self.paused = False
 
     def room(self, in_flight: int) -> int:
@@ -88,6 +89,7 @@ class Backpressure:
             self._held_since = None
         elif self._held_since is None:
             self._held_since = now
+            self.holds += 1
         held_too_long = self._held_since is not None and now - self._held_since >= self._pause_after_s
         if stopping or held_too_long:
             if self.paused and not assignment_changed:

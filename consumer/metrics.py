@@ -79,7 +79,9 @@ class ConsumerMetrics:
         )
         self.in_flight = Gauge("modstream_in_flight", "posts taken and not yet acknowledged", registry=r)
         self.in_flight_limit = Gauge(
-            "modstream_in_flight_limit", "the adaptive in-flight bound: intake pauses above it", registry=r
+            "modstream_in_flight_limit",
+            "the adaptive in-flight bound: intake takes no more at it",
+            registry=r,
         )
         self.awaiting_images = Gauge(
             "modstream_awaiting_images", "posts waiting for their image fetch (own budget)", registry=r
@@ -88,6 +90,12 @@ class ConsumerMetrics:
             "modstream_paused_partitions", "partitions paused by backpressure", registry=r
         )
         self.pauses = Counter("modstream_pauses", "times backpressure paused the partitions", registry=r)
+        self.holds = Counter(
+            "modstream_intake_holds",
+            "times intake found no room under the in-flight bounds and waited (a pause follows only when "
+            "held consumer.pause_after_s)",
+            registry=r,
+        )
         self.lag = Gauge(
             "modstream_lag", "messages behind the high watermark", ["topic", "partition"], registry=r
         )

@@ -418,7 +418,7 @@ class ConsumerService:
         source = self.parts.source
         self.peak_in_flight = max(self.peak_in_flight, self.ledger.in_flight())
         self.metrics.awaiting_images.set(self.images.waiting)
-        was_paused, stopping = self._flow.paused, self._stop.is_set()
+        was_paused, stopping, holds = self._flow.paused, self._stop.is_set(), self._flow.holds
         self._bound.observe(completed=self._completed, in_flight=self.ledger.in_flight())
         self._completed = 0
         self._flow.retarget(self._bound.limit())
@@ -431,6 +431,7 @@ class ConsumerService:
             images_under=self.images.under(self.settings.consumer.resume_below),
             now=self.clock(),
         )
+        self.metrics.holds.inc(self._flow.holds - holds)
         if move is Move.PAUSE:
             source.pause(source.assignment())
             if not was_paused and not stopping:

@@ -179,6 +179,14 @@ def settings_for(bootstrap: str, registry: Path, host: str, *, cache: bool, devi
     )
 
 
+def fixed_bound(settings: Any) -> Any:
+    """`settings` with the flow control of before issue 10: 1,024 in flight, a pause as soon as reached."""
+    consumer = settings.consumer.model_copy(
+        update={"min_in_flight": 1024, "max_in_flight": 1024, "pause_after_s": 0.0}
+    )
+    return settings.model_copy(update={"consumer": consumer})
+
+
 def url_keyed(settings: Any) -> Any:
     """`settings` with its image host declared immutable: posts are looked up by URL before the fetch."""
     redis = settings.redis.model_copy(update={"url_keyed_hosts": list(settings.fetch.allow_hosts)})
@@ -240,6 +248,13 @@ def main() -> int:
             ("a_forward", lambda: forward(predictor, posts, batch)),
             ("b_offline", lambda: offline(predictor, posts)),
             ("c_stream", lambda: stream(fresh(False), posts, cached=False, warmup=warm)),
+            # c as flow control was before issue 10: a fixed bound of 1,024, paused as soon as reached
+            (
+                "c_fixed_bound",
+                lambda: stream(
+                    fixed_bound(fresh(False)), posts, cached=False, warmup=warm, name="c_fixed_bound"
+                ),
+            ),
             # d: the platform's CDN declared immutable (redis.url_keyed_hosts): hits are served at
             # intake, before any fetch; d_fetched: the default, content-keyed, each hit after its fetch
             ("d_cached", lambda: stream(url_keyed(fresh(True)), cached_posts, cached=True, warmup=warm)),
@@ -289,6 +304,7 @@ def main() -> int:
         "c/b": ("c_stream", "b_offline"),
         "c/e": ("c_stream", "e_naive"),
         "d/c": ("d_cached", "c_stream"),
+        "c/c_fixed_bound": ("c_stream", "c_fixed_bound"),
         "k_features/k_no_features": ("k_viral_features", "k_viral_no_features"),
     }
     ratios = {k: round(rate[a] / rate[b], 2) for k, (a, b) in pairs.items() if a in rate and b in rate}

@@ -30,16 +30,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Consumer, Producer
 
 from consumer.cache import make_cache
 from consumer.cache_keys import cache_key, url_key
-from consumer.service import ConsumerService
 from events.content import image_digest
-from events.dead_letter import parse_dead_letter_headers
-from events.kafka import common_config, consumer_config, ensure_topics, producer_config
+from events.kafka import consumer_config, ensure_topics, producer_config
 from events.schemas import LabelScore, Result, decode_post, encode
 from events.settings import Settings
+from scripts.bench_consumer import ConsumerProcess, ResultWatcher
 from scripts.bench_images import bench_image
 
 
@@ -82,29 +81,6 @@ class BenchPost:
         return json.dumps(body).encode()
 
 
-class NoOpNetwork:
-    """Stands in for the serving network (the three calls Predictor._forward makes): zero features, zero
-    logits, no compute. Everything around it stays real."""
-
-    def __init__(self, labels: int) -> None:
-        self.labels = labels
-
-    def encode_images(self, images: Any) -> Any:
-        import torch
-
-        return torch.zeros(images.shape[0], 1)  # (N, 1): one zero feature per image
-
-    def encode_texts(self, input_ids: Any, attention_mask: Any) -> Any:
-        import torch
-
-        return torch.zeros(input_ids.shape[0], 1)
-
-    def head(self, image_feats: Any, text_feats: Any, has_image: Any, has_text: Any) -> Any:
-        import torch
-
-        return torch.zeros(has_image.shape[0], self.labels)  # (B, L): one row per post
-
-
 def forward(predictor: Any, posts: Sequence[BenchPost], batch_size: int) -> Measurement:
     prepared = [predictor.prepare(p.text, p.image) for p in posts]
     predictor.predict_prepared(prepared[:batch_size])  # warm-up
@@ -127,69 +103,6 @@ def offline(predictor: Any, posts: Sequence[BenchPost]) -> Measurement:
         predictor.predict_prepared([predictor.prepare(p.text, p.image)])
         latencies.append(time.perf_counter() - t0)
     return Measurement("b_offline", len(posts), time.perf_counter() - start, latencies)
-
-
-class ResultWatcher:
-    """Reads the results and dead-letter topics from the start in a thread: post_id -> (result timestamp
-    ms). A measured post that is dead-lettered ends the wait at once with its reason (a broken bench
-    must fail, not wait out the timeout)."""
-
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self.seen: dict[str, int] = {}
-        self._values: dict[str, bytes] = {}  # post_id -> result JSON, parsed after the measurement
-        self.dead: dict[str, str] = {}  # post_id -> "stage/reason" of its dead letter
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        topics = [self.settings.topics.results, self.settings.topics.dlq]
-        c = Consumer(
-            common_config(self.settings.kafka) | {"group.id": "bench-watch", "enable.auto.commit": False}
-        )
-        meta = c.list_topics(timeout=10).topics
-        c.assign([TopicPartition(t, p, 0) for t in topics for p in meta[t].partitions])
-        while not self._stop.is_set():
-            for msg in c.consume(500, 0.05):
-                key = msg.key()
-                if msg.error() is not None or key is None:
-                    continue
-                if msg.topic() == self.settings.topics.dlq:
-                    h = parse_dead_letter_headers(msg.headers())
-                    with self._lock:
-                        self.dead[key.decode()] = f"{h.get('stage')}/{h.get('error.type')}"
-                    continue
-                with self._lock:  # no parsing here: this thread shares the GIL with the consumer measured
-                    self.seen[key.decode()] = msg.timestamp()[1]
-                    self._values[key.decode()] = msg.value() or b"{}"
-        c.close()
-
-    def wait_for(self, keys: Sequence[str], timeout_s: float) -> dict[str, int]:
-        deadline = time.monotonic() + timeout_s
-        pending = list(keys)  # shrinks as results arrive: the wait costs little of the measured CPU
-        while time.monotonic() < deadline:
-            with self._lock:
-                pending = [k for k in pending if k not in self.seen]
-                dead = {k: self.dead[k] for k in pending if k in self.dead}
-                if dead:
-                    key, why = next(iter(dead.items()))
-                    raise RuntimeError(f"{len(dead)} measured posts dead-lettered, e.g. {key}: {why}")
-                if not pending:
-                    return {k: self.seen[k] for k in keys}
-            time.sleep(0.05)  # the figures come from broker timestamps, not from when this notices
-        raise TimeoutError(f"{len(pending)} of {len(keys)} results missing after {timeout_s}s")
-
-    def outcome(self, key: str) -> tuple[str, bool]:
-        """(image_status, cached) of the result for post `key`."""
-        with self._lock:
-            body = json.loads(self._values[key])
-        return body["image_status"], body["cached"]
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(10)
 
 
 def _produce(settings: Settings, items: Sequence[tuple[str, bytes]]) -> dict[str, int]:
@@ -229,10 +142,11 @@ def stream(
     noop_model: bool = False,
     text_only: bool = False,
 ) -> Measurement:
-    """Runs a ConsumerService in a thread; warm-up posts go first so that the group join and the first
-    model call are not measured; for `cached`, an unmeasured pass fills the cache first. `noop_model`
-    swaps the serving network for `NoOpNetwork` after the warm-up; `text_only` drops the image URLs."""
-    with _running(settings) as (service, watcher):
+    """Runs a consumer in a process of its own (scripts/bench_consumer.py); warm-up posts go first so
+    that the group join and the first model call are not measured; for `cached`, an unmeasured pass
+    fills the cache first. `noop_model` swaps the serving network for `NoOpNetwork` after the warm-up;
+    `text_only` drops the image URLs."""
+    with _running(settings) as (consumer, watcher):
         tag = "hit" if cached else "miss"
         _measure_stream(
             "warmup",
@@ -241,14 +155,12 @@ def stream(
             [(f"w-{tag}-{p.post_id}", p.raw(f"w-{tag}-{p.post_id}")) for p in warmup],
         )
         if noop_model:
-            predictor = service.parts.manager.current
-            assert predictor is not None
-            predictor.model = NoOpNetwork(len(predictor.labels))
+            consumer.command("noop")
         if cached:  # fill the cache with the very posts measured next (content keyed, new post ids)
             _measure_stream(
                 "fill", settings, watcher, [(f"f-{p.post_id}", p.raw(f"f-{p.post_id}")) for p in posts]
             )
-            _wait_until_cached(settings, service, posts)
+            _wait_until_cached(settings, consumer.command("version"), posts)
         name = name or ("d_cached" if cached else "c_stream")
         keyed = [(f"{tag}-{p.post_id}", p.raw(f"{tag}-{p.post_id}", text_only=text_only)) for p in posts]
         measured = _measure_stream(name, settings, watcher, keyed)
@@ -294,25 +206,21 @@ def slow_host(
 
 
 @contextlib.contextmanager
-def _running(settings: Settings) -> Iterator[tuple[ConsumerService, ResultWatcher]]:
-    """A ConsumerService on a thread and a watcher of its results, both stopped when the block ends."""
+def _running(settings: Settings) -> Iterator[tuple[ConsumerProcess, ResultWatcher]]:
+    """A consumer in a process of its own (scripts/bench_consumer.py) and a watcher of its results, both
+    stopped when the block ends."""
     t = settings.topics
     ensure_topics(settings.kafka, [t.posts, t.results, t.dlq, t.model_updates])
     watcher = ResultWatcher(settings)
-    service = ConsumerService(settings)
-    thread = threading.Thread(target=service.run, daemon=True)
-    thread.start()
     try:
-        yield service, watcher
+        with ConsumerProcess(settings) as consumer:
+            yield consumer, watcher
     finally:
-        service.stop("benchmark done")
-        thread.join(60)
         watcher.close()
 
 
-def _wait_until_cached(settings: Settings, service: ConsumerService, posts: Sequence[BenchPost]) -> None:
+def _wait_until_cached(settings: Settings, version: str, posts: Sequence[BenchPost]) -> None:
     """Cache writes trail the results (a writer thread): wait until every measured post is a hit."""
-    version = service.parts.manager.current.version
     prefix = settings.redis.key_prefix
     keys = [cache_key(prefix, version, p.text, image_digest(p.image)) for p in posts]
     if settings.redis.url_keyed_hosts:  # the intake shortcut's keys too
@@ -407,13 +315,11 @@ def viral(
     """(k): a stream where most posts reuse a few images with fresh text (`viral_posts`), through the
     ConsumerService (result cache off: fresh text is new content anyway), with or without the predictor's
     image feature cache. `outcomes["image_tower_forwards"]`: images that ran through the image tower."""
-    from model.feature_cache import FeatureCache
-
     # the image host plays the platform's own CDN (no per-host waiter cap): every image is fetched
     settings = settings.model_copy(
         update={"fetch": settings.fetch.model_copy(update={"trusted_hosts": settings.fetch.allow_hosts})}
     )
-    with _running(settings) as (service, watcher):
+    with _running(settings) as (consumer, watcher):
         tag = "fc" if feature_cache else "nofc"
         _measure_stream(
             "warmup",
@@ -421,15 +327,14 @@ def viral(
             watcher,
             [(f"w-{tag}-{p.post_id}", p.raw(f"w-{tag}-{p.post_id}")) for p in warmup],
         )
-        predictor = service.parts.manager.current
         if not feature_cache:
-            predictor.features = FeatureCache(0)
-        before = predictor.image_forwards
+            consumer.command("no-feature-cache")
+        before = int(consumer.command("forwards"))
         name = "k_viral_features" if feature_cache else "k_viral_no_features"
         measured = _measure_stream(
             name, settings, watcher, [(f"{tag}-{p.post_id}", p.raw(f"{tag}-{p.post_id}")) for p in posts]
         )
-        measured.outcomes["image_tower_forwards"] = predictor.image_forwards - before
+        measured.outcomes["image_tower_forwards"] = int(consumer.command("forwards")) - before
         measured.outcomes["distinct_images"] = len({p.image_url for p in posts})
         for p in posts:
             status, _ = watcher.outcome(f"{tag}-{p.post_id}")

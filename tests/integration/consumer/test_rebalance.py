@@ -52,7 +52,9 @@ def test_a_member_joins_and_another_leaves_mid_stream(
         wait_until(lambda: len(reader.poll().results) >= 100, 60, "the first member to score")
         joined = second.__enter__()
         try:
-            wait_until(lambda: metric(joined, "modstream_consumed_total") > 0, 60, "the second member to score")
+            wait_until(
+                lambda: metric(joined, "modstream_consumed_total") > 0, 60, "the second member to score"
+            )
         finally:
             second_scored.set()
     taken_by_first = metric(first, "modstream_consumed_total")  # it has left: its count is final

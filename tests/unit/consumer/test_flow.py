@@ -155,3 +155,10 @@ def test_backpressure_refuses_nonsense_bounds(max_in_flight: int, resume_below: 
 )
 def test_delivery_retry_rule(action: Action, attempts: int, retry: bool) -> None:
     assert retry_delivery(action, attempts) is retry
+
+
+def test_holds_are_counted_once_per_wait() -> None:
+    bp = Backpressure(max_in_flight=10, resume_below=0.5, pause_after_s=1.0)
+    for now, in_flight in [(0.0, 10), (0.1, 10), (0.2, 9), (0.3, 12), (0.4, 11), (0.5, 3)]:
+        bp.decide(in_flight=in_flight, stopping=False, assignment_changed=False, now=now)
+    assert bp.holds == 2 and not bp.paused

@@ -9,7 +9,6 @@ from consumer.service import ConsumerService
 from events.settings import Settings
 from tests.unit.consumer.test_service_decisions import TP, StubSource
 
-
 NOW = [0.0]  # the services' fake clock
 
 
