@@ -44,6 +44,7 @@ from fetcher.network import (
     GuardedTransport,
     ResolveError,
     Resolver,
+    new_ssl_context,
     pinned_addresses,
     system_resolver,
 )
@@ -116,6 +117,7 @@ class ImageFetcher:
         self._client = self._make_client(
             GuardedTransport(self._backend, max_connections=settings.concurrency)
         )
+        trusted_tls = new_ssl_context()  # one for all the shards: see new_ssl_context
         self._trusted_clients = ShardedClients(
             lambda size: self._make_client(
                 GuardedTransport(
@@ -123,6 +125,7 @@ class ImageFetcher:
                     max_connections=size,
                     keepalive_expiry=_TRUSTED_KEEPALIVE_S,
                     http2=settings.trusted_http2,
+                    ssl_context=trusted_tls,
                 )
             ),
             connections=settings.trusted_concurrency,
