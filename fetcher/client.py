@@ -90,6 +90,15 @@ def _failed(reason: str, url: str | None = None) -> _Step:
     return _Step("failed", reason, url=url)
 
 
+def _parse(url: str | httpx.URL) -> httpx.URL | None:
+    if isinstance(url, httpx.URL):
+        return url
+    try:
+        return httpx.URL(url)
+    except (httpx.InvalidURL, TypeError, ValueError):
+        return None
+
+
 class ImageFetcher:
     """Fetches images under the policy in `settings`; create and use it inside one event loop."""
 
@@ -189,11 +198,14 @@ class ImageFetcher:
         current: str | httpx.URL = url
         seen: set[str] = set()
         for _ in range(self._settings.max_redirects + 1):
-            refused = check_url(current, self._allow)
+            hop = _parse(current)  # once: the check and the request read the same parsed URL
+            refused = check_url(current if hop is None else hop, self._allow)
             if refused is not None:
                 return _Step("failed" if refused == "invalid_url" else "blocked", refused, url=str(current))
-            hop = current if isinstance(current, httpx.URL) else httpx.URL(current)
-            key = str(hop.copy_with(fragment=None))
+            assert hop is not None  # check_url refuses what does not parse
+            key = str(hop)
+            if "#" in key:
+                key = str(hop.copy_with(fragment=None))
             if key in seen:
                 return _failed("redirect_loop", key)
             seen.add(key)
@@ -284,12 +296,14 @@ class ImageFetcher:
         declared = response.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > limit:
             return _failed("too_large", where)  # refused before reading a byte
-        body = bytearray()
+        chunks: list[bytes] = []
+        size = 0
         async for chunk in response.aiter_raw():
-            body += chunk
-            if len(body) > limit:
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > limit:
                 return _failed("too_large", where)  # leaving the block drops the connection
-        data = bytes(body)
+        data = b"".join(chunks)  # one copy of the body (a growing bytearray copies it several times)
         if sniff_image_type(data) is None:
             return _failed("not_image", where)
         return _Step("ok", data=data, url=where)
