@@ -158,7 +158,7 @@ def test_an_idle_connection_the_server_closed_is_readable(tcp_server: Callable[[
         stream = await AsyncioBackend().connect_tcp("127.0.0.1", port, timeout=5)
         before = stream.get_extra_info("is_readable")
         close.set()  # the handler returns: the server closes its end
-        for _ in range(100):
+        for _ in range(500):
             await asyncio.sleep(0.01)
             if stream.get_extra_info("is_readable"):
                 break
@@ -176,7 +176,11 @@ def test_a_reader_that_does_not_read_holds_a_bounded_buffer(tcp_server: Callable
     async def go() -> tuple[int, int]:
         stream = await AsyncioBackend().connect_tcp("127.0.0.1", port, timeout=5)
         assert isinstance(stream, AsyncioStream)
-        await asyncio.sleep(0.5)  # the server has sent all it could; nobody read
+        for _ in range(500):  # nobody reads: wait until reading has paused at the mark
+            if stream._protocol.buffered >= HIGH_WATER:
+                break
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.2)  # and stays paused however much more the server could send
         held = stream._protocol.buffered
         total = len(b"".join(await _chunks(stream, 65536)))  # reading resumes and drains the rest
         await stream.aclose()
