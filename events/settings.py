@@ -121,7 +121,8 @@ class FetchSettings(_Section):
     )
     trusted_concurrency: int = Field(256, gt=0, description="connections to the trusted hosts, in all")
     trusted_http2: bool = Field(
-        True, description="HTTP/2 to the trusted hosts where TLS offers it (many fetches per connection)"
+        True,
+        description="HTTP/2 to the trusted hosts where TLS offers it (one fetch at a time per connection)",
     )
     max_in_flight: int = Field(
         512,

@@ -4,8 +4,9 @@
 
 Modules: `addresses` (which IPs are public), `policy` (URL and allow-list decisions), `retry`
 (what to retry, backoff), `sniff` (image type from magic bytes), `limits` (concurrency bounds),
-`hostkeys` (which budget a host spends), `network` (the guarded connection layer), `pools` (a large
-pool as small ones), `client` (ImageFetcher), `background` (a thread + loop).
+`hostkeys` (which budget a host spends), `network` (the guarded connection layer), `streams` (the
+sockets under it), `pools` (the trusted hosts' connections), `client` (ImageFetcher), `background` (a
+thread + loop).
 """
 
 from fetcher.background import BackgroundFetcher

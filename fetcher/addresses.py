@@ -17,6 +17,7 @@ IPv6 forms that carry an IPv4 address (IPv4-mapped ::ffff:0:0/96, IPv4-compatibl
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 import socket
@@ -68,11 +69,16 @@ def embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
     return None
 
 
+@functools.lru_cache(maxsize=4096)
 def literal_ip(host: str) -> IPAddress | None:
     """The address a URL host names literally, in any spelling a resolver would accept, else None.
 
     Dotted quads, IPv6 (with or without brackets or a zone), and the inet_aton forms:
     "2130706433", "0x7f.1", "0177.0.0.1", "127.1" are all 127.0.0.1.
+
+    Cached (a pure function of the text; the addresses are immutable): a fetch asks it of the same
+    host several times (the URL check, the allow-list, the trusted hosts), and a name costs two
+    failed parses each time. Bounded, so a stream of distinct hostile hosts only evicts.
     """
     h = host.strip().strip("[]")
     try:

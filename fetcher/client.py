@@ -1,4 +1,4 @@
-"""The image fetcher: one pooled httpx client per event loop, every fetch bounded and policed.
+"""The image fetcher: pooled httpx transports on one event loop, every fetch bounded and policed.
 
     >>> fetcher = ImageFetcher(settings.fetch, observe=lambda outcome, s: latency.labels(outcome).observe(s))
     >>> result = await fetcher.fetch("https://images.example.com/cat.jpg")
@@ -19,13 +19,18 @@ pinned for the connection) a slot of the address it connects to, then a global o
 a busy domain or address fails fast with "host_busy" instead of queueing behind a slow host. The
 platform's `trusted_hosts` bypass all of that: their own connection pool and bound, no waiter cap,
 the same SSRF checks (trusted is not allow-listed).
+
+Requests go to httpx's transports directly, not through an `httpx.AsyncClient`: the fetcher follows
+redirects itself and wants no cookies, auth or proxies from the environment, and the client's
+machinery for those (request merging, auth and redirect generators, a cookie jar that parses every
+response) cost about a sixth of a fetch's CPU at a thousand fetches a second. No cookie is ever
+stored or sent: one fetcher serves every post's URL.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import http.cookiejar
 import logging
 import random
 from collections.abc import Callable
@@ -44,11 +49,12 @@ from fetcher.network import (
     GuardedTransport,
     ResolveError,
     Resolver,
+    new_ssl_context,
     pinned_addresses,
     system_resolver,
 )
 from fetcher.policy import AllowList, check_url, url_port
-from fetcher.pools import ShardedClients
+from fetcher.pools import TransportPool
 from fetcher.retry import backoff_delay, should_retry
 from fetcher.sniff import sniff_image_type
 
@@ -84,6 +90,15 @@ def _failed(reason: str, url: str | None = None) -> _Step:
     return _Step("failed", reason, url=url)
 
 
+def _parse(url: str | httpx.URL) -> httpx.URL | None:
+    if isinstance(url, httpx.URL):
+        return url
+    try:
+        return httpx.URL(url)
+    except (httpx.InvalidURL, TypeError, ValueError):
+        return None
+
+
 class ImageFetcher:
     """Fetches images under the policy in `settings`; create and use it inside one event loop."""
 
@@ -113,38 +128,29 @@ class ImageFetcher:
             max_waiters=None,
             wait_s=settings.slot_wait_s,
         )
-        self._client = self._make_client(
-            GuardedTransport(self._backend, max_connections=settings.concurrency)
-        )
-        self._trusted_clients = ShardedClients(
-            lambda size: self._make_client(
-                GuardedTransport(
-                    self._backend,
-                    max_connections=size,
-                    keepalive_expiry=_TRUSTED_KEEPALIVE_S,
-                    http2=settings.trusted_http2,
-                )
+        self._headers = {
+            "User-Agent": settings.user_agent,
+            "Accept": "image/*",
+            "Accept-Encoding": "identity",
+        }
+        self._timeouts = httpx.Timeout(
+            connect=settings.connect_timeout_s,
+            read=settings.read_timeout_s,
+            write=settings.read_timeout_s,
+            pool=settings.total_timeout_s,
+        ).as_dict()
+        self._transport = GuardedTransport(self._backend, max_connections=settings.concurrency)
+        trusted_tls = new_ssl_context()  # one for all the trusted transports: see new_ssl_context
+        self._trusted_pool = TransportPool(
+            lambda: GuardedTransport(
+                self._backend,
+                max_connections=1,
+                keepalive_expiry=_TRUSTED_KEEPALIVE_S,
+                http2=settings.trusted_http2,
+                ssl_context=trusted_tls,
             ),
             connections=settings.trusted_concurrency,
         )
-
-    def _make_client(self, transport: GuardedTransport) -> httpx.AsyncClient:
-        settings = self._settings
-        client = httpx.AsyncClient(
-            transport=transport,
-            follow_redirects=False,
-            trust_env=False,
-            timeout=httpx.Timeout(
-                connect=settings.connect_timeout_s,
-                read=settings.read_timeout_s,
-                write=settings.read_timeout_s,
-                pool=settings.total_timeout_s,
-            ),
-            headers={"User-Agent": settings.user_agent, "Accept": "image/*", "Accept-Encoding": "identity"},
-        )
-        # One client serves every post's URL: never carry one site's cookies into another fetch.
-        client.cookies.jar.set_policy(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
-        return client
 
     async def fetch(self, url: str) -> FetchResult:
         loop = asyncio.get_running_loop()
@@ -168,8 +174,8 @@ class ImageFetcher:
         return FetchResult(step.status, step.data, step.reason, elapsed, step.url)
 
     async def aclose(self) -> None:
-        await self._client.aclose()
-        await self._trusted_clients.aclose()
+        await self._transport.aclose()
+        await self._trusted_pool.aclose()
 
     async def _with_retries(self, url: str, timeout: asyncio.Timeout) -> _Step:
         loop = asyncio.get_running_loop()
@@ -192,11 +198,14 @@ class ImageFetcher:
         current: str | httpx.URL = url
         seen: set[str] = set()
         for _ in range(self._settings.max_redirects + 1):
-            refused = check_url(current, self._allow)
+            hop = _parse(current)  # once: the check and the request read the same parsed URL
+            refused = check_url(current if hop is None else hop, self._allow)
             if refused is not None:
                 return _Step("failed" if refused == "invalid_url" else "blocked", refused, url=str(current))
-            hop = current if isinstance(current, httpx.URL) else httpx.URL(current)
-            key = str(hop.copy_with(fragment=None))
+            assert hop is not None  # check_url refuses what does not parse
+            key = str(hop)
+            if "#" in key:
+                key = str(hop.copy_with(fragment=None))
             if key in seen:
                 return _failed("redirect_loop", key)
             seen.add(key)
@@ -221,13 +230,14 @@ class ImageFetcher:
             async with contextlib.AsyncExitStack() as held:
                 if self._trusted.allows(host, port):
                     await self._slot(held, self._trusted_limits.hold_total(), timeout)
-                    return await self._get(held.enter_context(self._trusted_clients.pick()), url, where)
+                    transport = held.enter_context(self._trusted_pool.pick((url.scheme, host, port)))
+                    return await self._get(transport, url, where)
                 await self._slot(held, self._limits.hold(domain_key(host)), timeout)
                 addresses = await self._backend.checked_addresses(host, port)
                 await self._slot(held, self._limits.hold(address_key(addresses[0])), timeout)
                 await self._slot(held, self._limits.hold_total(), timeout)
                 held.enter_context(pinned_addresses(host, port, addresses))
-                return await self._get(self._client, url, where)
+                return await self._get(self._transport, url, where)
         except NoSlot as exc:
             log.debug("image fetch not started: %s", exc)
             return _failed(exc.reason, where)
@@ -265,14 +275,18 @@ class ImageFetcher:
         finally:
             timeout.reschedule(None if when is None else when + loop.time() - queued)
 
-    async def _get(self, client: httpx.AsyncClient, url: httpx.URL, where: str) -> _Step:
-        async with client.stream("GET", url) as response:
+    async def _get(self, transport: httpx.AsyncBaseTransport, url: httpx.URL, where: str) -> _Step:
+        request = httpx.Request("GET", url, headers=self._headers, extensions={"timeout": self._timeouts})
+        response = await transport.handle_async_request(request)
+        try:
             if response.status_code in _REDIRECTS:
                 location = response.headers.get("location")
                 return _Step("failed", redirect=location) if location else _failed("bad_redirect", where)
             if response.status_code != 200:
                 return _failed(f"http_{response.status_code}", where)
             return await self._read_body(response, where)
+        finally:
+            await response.aclose()  # unread body: httpcore drops the connection instead of reusing it
 
     async def _read_body(self, response: httpx.Response, where: str) -> _Step:
         limit = self._settings.max_bytes
@@ -282,12 +296,14 @@ class ImageFetcher:
         declared = response.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > limit:
             return _failed("too_large", where)  # refused before reading a byte
-        body = bytearray()
+        chunks: list[bytes] = []
+        size = 0
         async for chunk in response.aiter_raw():
-            body += chunk
-            if len(body) > limit:
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > limit:
                 return _failed("too_large", where)  # leaving the block drops the connection
-        data = bytes(body)
+        data = b"".join(chunks)  # one copy of the body (a growing bytearray copies it several times)
         if sniff_image_type(data) is None:
             return _failed("not_image", where)
         return _Step("ok", data=data, url=where)

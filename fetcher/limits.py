@@ -83,6 +83,9 @@ class FetchLimits:
             self._total.release()
 
     async def _acquire(self, sem: asyncio.Semaphore, reason: str, key: str) -> None:
+        if not sem.locked():  # a free slot is taken without suspending: no deadline to arm
+            await sem.acquire()
+            return
         try:
             async with asyncio.timeout(self._wait_s):
                 await sem.acquire()

@@ -10,20 +10,23 @@ JPEG, PNG or WebP at 500x500 or 1200x675, so a decode costs what a platform's im
 JPEG decodes several times faster). Image i is photo i % 6 in format/size combination (i // 6) % 6.
 GET /drip/<i>.jpg is a slow or hostile host: it announces the same image, then sends it 16 bytes every
 0.25 s (far past any fetch deadline).
+
+The server is one asyncio event loop answering from memory: each image's whole response (status line,
+headers, body) is built once, and an answer is a timer and one write. Scenario i asks 1,000 images/s
+of it on a two-core machine it shares with the fetcher; the thread-per-connection http.server it
+replaces spent ~0.3 ms of CPU per request there (a third of a core) and ran 256 threads.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import functools
 import importlib.util
 import io
 import re
 import sys
-import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 from PIL import Image
 
@@ -79,45 +82,110 @@ def bench_image(i: int) -> bytes:
     return bench_image_typed(i)[0]
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    request_queue_size = 256
+_MAX_HEAD = 16 * 1024  # a request head larger than this closes the connection
+_NOT_FOUND = b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"
 
 
-def _handler(delay_s: float) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-        disable_nagle_algorithm = True
+def _head(i: int) -> bytes:
+    return _variant_head(i % VARIANTS)
 
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
 
-        def do_GET(self) -> None:
-            match = _PATH.match(self.path)
-            if match is None:
-                self.send_error(404)
-                return
-            body, mime = bench_image_typed(int(match.group(2)))
-            drip = match.group(1) == "drip"
-            if not drip:
-                time.sleep(delay_s)
-            self.send_response(200)
-            self.send_header("Content-Type", mime)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            if not drip:
-                self.wfile.write(body)
-                return
-            self.close_connection = True
-            try:
-                for start in range(0, len(body), _DRIP_BYTES):
-                    time.sleep(_DRIP_EVERY_S)
-                    self.wfile.write(body[start : start + _DRIP_BYTES])
-                    self.wfile.flush()
-            except (BrokenPipeError, ConnectionResetError):
-                pass  # the fetcher gave up on it: what a slow host should expect
+def _response(i: int) -> bytes:
+    """Status line, headers and body of image i, built once per distinct image: one write each."""
+    return _variant_response(i % VARIANTS)
 
-    return Handler
+
+@functools.cache
+def _variant_head(i: int) -> bytes:
+    body, mime = bench_image_typed(i)
+    return f"HTTP/1.1 200 OK\r\nContent-Type: {mime}\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+
+
+@functools.cache
+def _variant_response(i: int) -> bytes:
+    return _variant_head(i) + bench_image_typed(i)[0]
+
+
+class _Connection(asyncio.Protocol):
+    """One client connection: its requests answered one at a time, in order, each after the delay
+    (the timer starts when the request has arrived, as a real host's latency would)."""
+
+    def __init__(self, delay_s: float) -> None:
+        self._delay_s = delay_s
+        self._buffer = bytearray()
+        self._busy = False  # a request is being answered: the next waits in the buffer
+        self._closed = False
+        self._transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self._transport = transport
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._closed = True
+
+    def data_received(self, data: bytes) -> None:
+        self._buffer += data
+        if len(self._buffer) > _MAX_HEAD and self._buffer.find(b"\r\n\r\n") < 0:
+            self._close()
+            return
+        self._next()
+
+    def _next(self) -> None:
+        end = self._buffer.find(b"\r\n\r\n")
+        if self._busy or self._closed or end < 0:
+            return
+        head = bytes(self._buffer[:end])
+        del self._buffer[: end + 4]
+        request_line = head.split(b"\r\n", 1)[0].split()
+        close = b"\r\nconnection: close" in head.lower()
+        match = None
+        if len(request_line) == 3 and request_line[0] == b"GET":
+            match = _PATH.match(request_line[1].decode("latin-1"))
+        self._busy = True
+        loop = asyncio.get_running_loop()
+        if match is None:
+            self._answer(_NOT_FOUND, close)
+        elif match.group(1) == "drip":
+            i = int(match.group(2))
+            self._write(_head(i))
+            loop.call_later(_DRIP_EVERY_S, self._drip, bench_image_typed(i)[0], 0)
+        else:
+            loop.call_later(self._delay_s, self._answer, _response(int(match.group(2))), close)
+
+    def _answer(self, response: bytes, close: bool) -> None:
+        self._write(response)
+        self._busy = False
+        if close:
+            self._close()
+        else:
+            self._next()
+
+    def _drip(self, body: bytes, start: int) -> None:
+        """The slow or hostile host: 16 bytes every 0.25 s (far past any fetch deadline), then close."""
+        if self._closed:
+            return  # the fetcher gave up on it: what a slow host should expect
+        self._write(body[start : start + _DRIP_BYTES])
+        if start + _DRIP_BYTES < len(body):
+            asyncio.get_running_loop().call_later(_DRIP_EVERY_S, self._drip, body, start + _DRIP_BYTES)
+        else:
+            self._close()
+
+    def _write(self, data: bytes) -> None:
+        if not self._closed and self._transport is not None:
+            self._transport.write(data)
+
+    def _close(self) -> None:
+        if self._transport is not None:
+            self._transport.close()
+        self._closed = True
+
+
+async def _serve(delay_s: float) -> None:
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(lambda: _Connection(delay_s), "127.0.0.1", 0, backlog=1024)
+    print(f"port {server.sockets[0].getsockname()[1]}", flush=True)
+    await server.serve_forever()
 
 
 def main() -> int:
@@ -125,10 +193,8 @@ def main() -> int:
     parser.add_argument("--delay-ms", type=float, default=20.0)
     args = parser.parse_args()
     for i in range(VARIANTS):  # encode every image before serving
-        bench_image_typed(i)
-    server = _Server(("127.0.0.1", 0), _handler(args.delay_ms / 1000))
-    print(f"port {server.server_address[1]}", flush=True)
-    server.serve_forever(poll_interval=0.2)
+        _response(i)
+    asyncio.run(_serve(args.delay_ms / 1000))
     return 0
 
 

@@ -120,10 +120,10 @@ def test_trusted_hosts_get_http2_pools_and_others_do_not() -> None:
     async def pools() -> tuple[list[bool], bool]:
         fetcher = ImageFetcher(settings)
         try:
-            trusted = [c._transport._pool._http2 for c in fetcher._trusted_clients._clients]  # type: ignore[attr-defined]
-            return trusted, fetcher._client._transport._pool._http2  # type: ignore[attr-defined]
+            trusted = [t._pool._http2 for t in fetcher._trusted_pool._transports]  # type: ignore[attr-defined]
+            return trusted, fetcher._transport._pool._http2  # type: ignore[attr-defined]
         finally:
             await fetcher.aclose()
 
     trusted, general = asyncio.run(pools())
-    assert trusted == [True, True] and general is False
+    assert trusted == [True] * 16 and general is False  # one transport per trusted connection
