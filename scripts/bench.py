@@ -1,7 +1,7 @@
-"""`make bench`: throughput and latency of the serving path, twelve scenarios measured in one run.
+"""`make bench`: throughput and latency of the serving path, fifteen scenarios measured in one run.
 
     python scripts/bench.py [--preset tiny|minilm] [--posts 400] [--cached-posts 3000] [--noop-posts 20000]
-                            [--image-delay-ms 20] [--fetch-delay-ms 50] [--fetches 5000]
+                            [--image-delay-ms 20] [--fetch-delay-ms 50] [--fetches 5000] [--prep-workers N]
                             [--out bench-results/bench.json] [--only c_stream f_noop_text ...]
 
 One model config (random weights; `minilm` loads the offline pretrained text encoder), one machine, one
@@ -12,8 +12,9 @@ platform's CDN (fetch.trusted_hosts). Post texts are Davidson tweets (their real
 the data set is there (/work/shared/data or ../shared/data relative to the repo), tweet-length synthetic
 text otherwise (it says so). Prints posts/s and p50/p99 latency per scenario (for the streaming ones:
 result timestamp minus post timestamp on the broker, posts produced as fast as the producer goes, so
-latency includes queueing) and the ratios c/b, c/e and d/c; writes the same as JSON. Figures, not
-pass/fail: the machines are shared. Scenarios: scripts/bench_scenarios.py.
+latency includes queueing) and the ratios c/b, c/e, d/c and c/c_fixed_bound; writes the same as JSON.
+Figures, not pass/fail: the machines are shared. Scenarios: scripts/bench_scenarios.py; the consumer
+under test runs in a process of its own (scripts/bench_consumer.py).
 """
 
 from __future__ import annotations
@@ -148,7 +149,15 @@ def prep_scenario() -> dict[str, Any]:
     return scenario_h()
 
 
-def settings_for(bootstrap: str, registry: Path, host: str, *, cache: bool, device: str = "cpu") -> Any:
+def settings_for(
+    bootstrap: str,
+    registry: Path,
+    host: str,
+    *,
+    cache: bool,
+    device: str = "cpu",
+    prep_workers: int | None = None,
+) -> Any:
     from events.settings import Settings
 
     suffix = unique("bench")
@@ -174,6 +183,7 @@ def settings_for(bootstrap: str, registry: Path, host: str, *, cache: bool, devi
         model={"registry": str(registry)},
         fetch={"allow_hosts": [host], "trusted_hosts": [host]},  # the platform's CDN
         consumer={"cache_enabled": cache},
+        prep={"workers": prep_workers},  # None: the default for this machine's cores
         metrics={"port": 0},
         device=device,
     )
@@ -211,6 +221,9 @@ def main() -> int:
     parser.add_argument("--image-delay-ms", type=float, default=20.0)
     parser.add_argument("--fetch-delay-ms", type=float, default=50.0, help="scenario i's image host delay")
     parser.add_argument("--fetches", type=int, default=5000, help="images fetched in scenario i")
+    parser.add_argument(
+        "--prep-workers", type=int, default=None, help="MODSTREAM_PREP__WORKERS of the streaming scenarios"
+    )
     parser.add_argument("--out", type=Path, default=Path("bench-results/bench.json"))
     parser.add_argument("--only", nargs="*", default=None, help="run only these scenarios (e.g. d_cached)")
     args = parser.parse_args()
@@ -240,7 +253,14 @@ def main() -> int:
         registry_dir = Path(tmp) / "registry"
 
         def fresh(cache: bool, image_host: str = host) -> Any:  # new topics and group for each scenario
-            return settings_for(broker.bootstrap, registry_dir, image_host, cache=cache, device=args.device)
+            return settings_for(
+                broker.bootstrap,
+                registry_dir,
+                image_host,
+                cache=cache,
+                device=args.device,
+                prep_workers=args.prep_workers,
+            )
 
         fetch_settings = fresh(False, cdn)
         urls = [f"http://{cdn}/i/{i}.jpg" for i in range(args.fetches)]
@@ -327,6 +347,7 @@ def main() -> int:
             "fetches": args.fetches,
             "texts": "davidson" if any(p.is_file() for p in DAVIDSON) else "synthetic",
             "batch_max_size": batch,
+            "prep_workers": args.prep_workers,
             "torch_threads": torch.get_num_threads(),
             "cpus": os.cpu_count(),
             "machine": platform.platform(),
