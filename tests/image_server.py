@@ -179,8 +179,12 @@ class ImageServer:
         self._concurrency.begin()
         return self._routes.get(path.split("?", 1)[0], self._default)
 
-    def _end(self) -> None:
-        self._concurrency.end()
+    def _end(self, h: BaseHTTPRequestHandler) -> None:
+        """Once per request: `_send` counts the end just before the last byte goes out, since the
+        client may read it and start its next request before this thread runs again."""
+        if not getattr(h, "_ended", False):
+            h._ended = True  # type: ignore[attr-defined]
+            self._concurrency.end()
 
     def _count(self, path: str, n: int) -> None:
         with self._lock:
@@ -206,13 +210,14 @@ def _handler_class(server: ImageServer) -> type[BaseHTTPRequestHandler]:
             pass
 
         def do_GET(self) -> None:
+            self._ended = False
             route = server._begin(self.path)
             try:
                 _serve(self, server, route)
             except (BrokenPipeError, ConnectionResetError, ConnectionAbortedError):
                 self.close_connection = True  # the client gave up; that is what some tests want
             finally:
-                server._end()
+                server._end(self)
 
     return Handler
 
@@ -224,7 +229,7 @@ def _serve(h: BaseHTTPRequestHandler, server: ImageServer, route: _Route | None)
     elif route.kind == "bytes":
         if route.delay_s and stop.wait(route.delay_s):
             return
-        _send(h, 200, route.body, route.content_type)
+        _send(h, 200, route.body, route.content_type, server=server)
     elif route.kind == "status":
         _send(h, route.status, route.body, route.content_type)
     elif route.kind == "redirect":
@@ -274,9 +279,19 @@ def _headers(h: BaseHTTPRequestHandler, code: int, content_type: str, length: in
     h.end_headers()
 
 
-def _send(h: BaseHTTPRequestHandler, code: int, body: bytes, content_type: str) -> None:
+def _send(
+    h: BaseHTTPRequestHandler, code: int, body: bytes, content_type: str, server: ImageServer | None = None
+) -> None:
+    """With `server`, the request stops counting as in progress before its last byte is written (the
+    concurrency tests count exactly what a client can see)."""
     _headers(h, code, content_type, len(body))
-    h.wfile.write(body)
+    if server is None or not body:
+        h.wfile.write(body)
+        return
+    h.wfile.write(body[:-1])
+    h.wfile.flush()
+    server._end(h)
+    h.wfile.write(body[-1:])
 
 
 # -- test images -----------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.remote.webdriver import WebDriver
 
@@ -75,9 +76,14 @@ def foreign_hosts(urls: list[str], console_host: str) -> list[str]:
 
 
 def wait_until(check: Callable[[], T | None], *, timeout_s: float = 30.0, what: str = "condition") -> T:
+    """`check()` until it is truthy. An element the page re-rendered between finding and reading it
+    (StaleElementReferenceException) is a "not yet": the page is updating, which is what is awaited."""
     deadline = time.monotonic() + timeout_s
     while True:
-        value = check()
+        try:
+            value = check()
+        except StaleElementReferenceException:
+            value = None
         if value:
             return value
         if time.monotonic() > deadline:
