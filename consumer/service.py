@@ -10,15 +10,15 @@ The poll loop is the only thread that touches the Kafka consumer and the offset 
                   └───────────────────────────────────────────────miss─┴─► PrepWorker ─► ModelWorker ─► Outlet
     delivery reports ─► Completion queue ─► ledger.done ─► commit the watermark every commit_interval_s
 
-Cache lookups (consumer/cache_lookup.py) are keyed by what is scored, so a post with an image is looked up
-only once its bytes are in: fetching is I/O and concurrent, the model is the cost. Each lookup is one
-batched call on the poll thread, bounded by MODSTREAM_REDIS__TIMEOUT_S (consumer/redis_cache.py).
+Where a taken post goes next (a cached result, an image fetch, the prep worker) is consumer/router.py's;
+cache lookups are keyed by what is scored (consumer/cache_lookup.py), one batched call per turn.
 
-Backpressure (`consumer.flow.Backpressure`): above the in-flight bound (posts taken and not acknowledged;
-measured posts/s x `target_latency_s`, within `min_in_flight`..`max_in_flight`: consumer/inflight_bound.py),
-every assigned partition is paused and the loop keeps polling (heartbeats, rebalances, max.poll.interval.ms);
-below `resume_below` x that, they resume. Posts waiting for their image count in their own budget instead
-(`fetch.max_in_flight`, consumer/image_budget.py), so a slow image host cannot hold back text-only posts.
+Backpressure (`consumer.intake_gate.IntakeGate`): intake takes only what fits under the in-flight bound
+(posts taken and not acknowledged; measured posts/s x `target_latency_s`, within `min_in_flight`..
+`max_in_flight`) and the image budget (`fetch.max_in_flight`: posts waiting for their image count apart,
+so a slow image host cannot hold back text-only posts); at a bound it waits for acknowledgements, and held
+there `pause_after_s` it pauses every assigned partition and keeps polling (heartbeats, rebalances,
+max.poll.interval.ms); below `resume_below` x that, they resume.
 Stop (SIGTERM, --max-messages, --idle-exit): take nothing more,
 drain in-flight posts until `drain_grace_s`, flush the producer, commit, close.
 
@@ -34,29 +34,25 @@ the unfinished posts) and `run()` returns 1, so the orchestrator restarts the pr
 from __future__ import annotations
 
 import contextlib
-import functools
 import json
 import logging
 import queue
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Future
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from consumer.errors import DeliveryFailed, FatalError, Where, action_for, as_error, post_error
-from consumer.flow import Backpressure, Move, retry_delivery
+from consumer.errors import DeliveryFailed, FatalError, Where, action_for, post_error
+from consumer.flow import retry_delivery
 from consumer.image_budget import ImageBudget
-from consumer.inflight_bound import AdaptiveBound
+from consumer.intake_gate import IntakeGate
 from consumer.ledger import OffsetLedger, TopicPartition
 from consumer.metrics import ConsumerMetrics
 from consumer.outlet import Completion
-from consumer.routing import Job, from_cache
+from consumer.router import Router
+from consumer.routing import Job
 from consumer.supervisor import InFlightAges, Supervisor
-from events.content import image_digest
-from events.schemas import Result, decode_post
+from events.schemas import decode_post
 from events.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -69,13 +65,6 @@ _REVOKE_DRAIN_S = 10.0
 
 if TYPE_CHECKING:
     from consumer.assembly import Assembler, Parts
-
-
-@dataclass
-class _FailedFetch:
-    status: str
-    data: bytes | None
-    reason: str | None
 
 
 class ConsumerService:
@@ -94,20 +83,10 @@ class ConsumerService:
         self.clock = clock
         self.metrics = ConsumerMetrics()
         self.ledger = OffsetLedger()
-        self.images = ImageBudget(settings.fetch.max_in_flight)  # posts waiting for their image
-        self.peak_in_flight = 0  # the most posts ever in flight at once (tests check the bound)
+        self.gate = IntakeGate(settings, self.metrics, clock=clock)  # how much intake may take; pausing
         self.exit_code = 0
         self._stop = threading.Event()
         self._subscribed = False
-        c = settings.consumer
-        self._bound = AdaptiveBound(  # Little's law: the pause threshold follows throughput x target latency
-            target_latency_s=c.target_latency_s,
-            low=min(c.min_in_flight, c.max_in_flight),
-            high=c.max_in_flight,
-            clock=clock,
-        )
-        self._flow = Backpressure(self._bound.limit(), c.resume_below, pause_after_s=c.pause_after_s)
-        self._completed = 0  # posts acknowledged since the bound last looked
         self._ages = InFlightAges()
         self._supervisor: Supervisor | None = None  # set once the workers run
         self._fault: str | None = None  # why the pipeline is broken; set by the poll loop only
@@ -118,8 +97,9 @@ class ConsumerService:
         self._last_activity = clock()
         self._taken = 0
         self._parts: Parts | None = None  # the assembled components, set in run()
-        # posts whose image arrived, for the poll loop's next batched lookup (bounded by the image budget)
-        self._fetched_jobs: queue.SimpleQueue[Job] = queue.SimpleQueue()
+        self._router = Router(
+            lambda: self.parts, self.gate.images, self.metrics, settings.consumer.poll_batch
+        )
 
     # -- control ----------------------------------------------------------------------------------------
 
@@ -220,7 +200,7 @@ class ConsumerService:
             records = self._poll(c.poll_batch, c.poll_timeout_s)
             if records and not self._stop.is_set():
                 self._intake(records)
-            self._lookup_fetched()
+            self._router.lookup_fetched()
             self.parts.sink.poll(0)
             self._handle_completions()
             self._backpressure()
@@ -235,12 +215,12 @@ class ConsumerService:
         instead; while paused, consume() still runs, to serve rebalances, and returns only records of a
         new assignment that slipped in before the pause reached it (every record consumed is taken)."""
         source, sink = self.parts.source, self.parts.sink
-        want = min(batch, self._flow.room(self._budgeted_in_flight()), self.images.room())
+        want = min(batch, self.gate.room(self.ledger.in_flight()))
         if self.max_messages is not None:
             want = min(want, self.max_messages - self._taken)
         if want > 0:
             return list(source.consume(want, timeout_s))
-        records = list(source.consume(1, 0)) if self._flow.paused else []
+        records = list(source.consume(1, 0)) if self.gate.flow.paused else []
         if not records:
             sink.poll(timeout_s)  # wakes on the first delivery report
         return records
@@ -269,8 +249,8 @@ class ConsumerService:
         jobs = [job for rec in records if (job := self._take(rec, now)) is not None]
         self.metrics.consumed.inc(len(records))
         self.metrics.in_flight.set(self.ledger.in_flight())
-        for job, cached in zip(jobs, self._lookup(jobs, early=True), strict=True):
-            self._route(job, cached)
+        for job, cached in zip(jobs, self._router.lookup(jobs, early=True), strict=True):
+            self._router.route(job, cached)
 
     def _take(self, rec: Any, now: float) -> Job | None:
         """The record's Job with its post, or None when the record went to the dead-letter topic."""
@@ -288,86 +268,6 @@ class ConsumerService:
         job.where = Where(rec.topic, rec.partition, rec.offset, job.post.post_id)
         return job
 
-    def _route(self, job: Job, cached: Result | None) -> None:
-        parts = self.parts
-        if cached is not None:
-            parts.outlet.publish(job, from_cache(cached, job.where.post_id or "", datetime.now(UTC)))
-        elif job.post is not None and job.post.image_url is not None:
-            self.images.started()
-            try:
-                future = parts.fetcher.submit(job.post.image_url)
-            except Exception as exc:  # the fetcher refused the job itself: the image failed (DEGRADE)
-                error = as_error(exc, stage="fetch", where=job.where)
-                log.warning("image fetch not started (%s): %s", action_for(error).value, error)
-                job.fetch = _FailedFetch("failed", None, error.reason)
-                self.images.finished()
-                parts.prep.inbox.put(job)
-                return
-            future.add_done_callback(functools.partial(self._fetched, job))
-        else:
-            parts.prep.inbox.put(job)
-
-    def _lookup(self, jobs: list[Job], *, early: bool) -> list[Result | None]:
-        """One batched cache lookup (`early`: at intake; else: their image arrived); a failing cache is all
-        misses (DEGRADE), never a lost record."""
-        lookup, current = self.parts.lookup, self.parts.manager.current
-        if lookup is None or not jobs or current is None:
-            return [None] * len(jobs)
-        started = time.monotonic()
-        try:
-            found, wanted = lookup.lookup(jobs, current, early=early)
-        except Exception as exc:
-            error = as_error(exc, stage="cache")
-            log.warning("cache lookup skipped (%s): %s", action_for(error).value, error)
-            return [None] * len(jobs)
-        finally:
-            self.metrics.cache_lookup_seconds.observe(time.monotonic() - started)
-        hits = sum(r is not None for r in found)
-        self.metrics.cache.labels(outcome="hit").inc(hits)
-        self.metrics.cache.labels(outcome="miss").inc(wanted - hits)
-        return found
-
-    def _lookup_fetched(self) -> None:
-        """Posts whose image arrived: one batched lookup by their bytes' sha256; hits are published, misses
-        go to be scored."""
-        jobs: list[Job] = []
-        while len(jobs) < self.settings.consumer.poll_batch:
-            try:
-                jobs.append(self._fetched_jobs.get_nowait())
-            except queue.Empty:
-                break
-        if not jobs:
-            return
-        for job, cached in zip(jobs, self._lookup(jobs, early=False), strict=True):
-            try:
-                if cached is not None:
-                    self.parts.outlet.publish(
-                        job, from_cache(cached, job.where.post_id or "", datetime.now(UTC))
-                    )
-                    continue
-            except Exception as exc:  # a cached result that cannot be served is a miss (DEGRADE), not a loss
-                error = as_error(exc, stage="cache", where=job.where)
-                log.warning("cached result not served (%s): %s", action_for(error).value, error)
-            self.parts.prep.inbox.put(job)
-
-    def _fetched(self, job: Job, future: Future[Any]) -> None:
-        self.images.finished()
-        try:
-            job.fetch = future.result()
-        except Exception as exc:  # cancelled at shutdown, or a fetcher bug: the image failed (DEGRADE)
-            error = as_error(exc, stage="fetch", where=job.where)
-            job.fetch = _FailedFetch("failed", None, error.reason)
-        fetch = job.fetch
-        if fetch is None or fetch.status != "ok" or not isinstance(fetch.data, bytes):
-            self.parts.prep.inbox.put(job)  # failed or blocked: never cached, so never looked up
-            return
-        job.image_sha256 = image_digest(fetch.data)  # hashed here, on the fetcher's thread
-        job.image_status = "ok"
-        if self.parts.lookup is None:
-            self.parts.prep.inbox.put(job)
-        else:
-            self._fetched_jobs.put(job)  # the poll loop looks it up: one caller per cache direction
-
     # -- completions, commits, backpressure -------------------------------------------------------------
 
     def _handle_completions(self) -> None:
@@ -384,7 +284,7 @@ class ConsumerService:
             self._ages.done((where.topic, where.partition), where.offset)
             if not self.ledger.done((where.topic, where.partition), where.offset):
                 continue  # its partition was revoked or lost meanwhile
-            self._completed += 1
+            self.gate.completed()
             if done.stage is not None:
                 self.metrics.dead_letters.labels(stage=done.stage, reason=done.reason or "").inc()
             else:
@@ -415,35 +315,23 @@ class ConsumerService:
             self.metrics.commits.labels(outcome="failed").inc()
 
     def _backpressure(self) -> None:
-        source = self.parts.source
-        self.peak_in_flight = max(self.peak_in_flight, self.ledger.in_flight())
-        self.metrics.awaiting_images.set(self.images.waiting)
-        was_paused, stopping, holds = self._flow.paused, self._stop.is_set(), self._flow.holds
-        self._bound.observe(completed=self._completed, in_flight=self.ledger.in_flight())
-        self._completed = 0
-        self._flow.retarget(self._bound.limit())
-        self.metrics.in_flight_limit.set(self._flow.limit)
-        move = self._flow.decide(
-            in_flight=self._budgeted_in_flight(),
-            stopping=stopping,
+        self.gate.update(
+            self.parts.source,
+            in_flight=self.ledger.in_flight(),
+            stopping=self._stop.is_set(),
             assignment_changed=self._assignment_changed,
-            images_over=self.images.over(),
-            images_under=self.images.under(self.settings.consumer.resume_below),
-            now=self.clock(),
         )
-        self.metrics.holds.inc(self._flow.holds - holds)
-        if move is Move.PAUSE:
-            source.pause(source.assignment())
-            if not was_paused and not stopping:
-                self.metrics.pauses.inc()
-        elif move is Move.RESUME:
-            source.resume(source.assignment())
         self._assignment_changed = False
-        self.metrics.paused_partitions.set(len(source.assignment()) if self._flow.paused else 0)
 
-    def _budgeted_in_flight(self) -> int:
-        """In flight as max_in_flight counts it: posts waiting for their image are in `self.images`."""
-        return self.images.text_in_flight(self.ledger.in_flight())
+    @property
+    def images(self) -> ImageBudget:
+        """Posts waiting for their image (the gate's budget)."""
+        return self.gate.images
+
+    @property
+    def peak_in_flight(self) -> int:
+        """The most posts ever in flight at once (tests check the bounds)."""
+        return self.gate.peak_in_flight
 
     def _observe_lag(self) -> None:
         source = self.parts.source
@@ -463,7 +351,7 @@ class ConsumerService:
         log.info("revoked %s", tps)
         deadline = self.clock() + min(_REVOKE_DRAIN_S, self.settings.consumer.drain_grace_s)
         while any(self.ledger.in_flight(tp) for tp in tps) and self.clock() < deadline:
-            self._lookup_fetched()
+            self._router.lookup_fetched()
             self.parts.sink.poll(0.05)
             self._handle_completions()
         offsets = {tp: mark for tp in tps if (mark := self.ledger.revoke(tp)) is not None}

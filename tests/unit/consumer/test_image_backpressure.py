@@ -38,7 +38,9 @@ def test_posts_waiting_for_images_do_not_pause_text() -> None:
     _take(service, 20, image=False)  # text-only: exactly at the bound, not above
     service._backpressure()
     assert source.paused == set()
-    assert service._flow.room(service._budgeted_in_flight()) == 0  # held: no room for more text
+    assert (
+        service.gate.flow.room(service.gate.text_in_flight(service.ledger.in_flight())) == 0
+    )  # held: no room for more text
     assert service.peak_in_flight == 80  # all of them are in flight; only 20 count against the bound
     _take(service, 1, image=False)  # the 21st text post is over the bound: held, then paused
     service._backpressure()
@@ -55,7 +57,9 @@ def test_a_fetched_post_counts_against_max_in_flight_again() -> None:
     for _ in range(21):  # their images arrived (or failed): they go on to be scored, still in flight
         service.images.finished()
     service._backpressure()
-    assert service._flow.room(service._budgeted_in_flight()) == 0  # over the bound: intake held
+    assert (
+        service.gate.flow.room(service.gate.text_in_flight(service.ledger.in_flight())) == 0
+    )  # over the bound: intake held
     NOW[0] += 1.0
     service._backpressure()
     assert source.paused == {TP, ("posts", 1)}

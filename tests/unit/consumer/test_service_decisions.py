@@ -77,7 +77,7 @@ def test_backpressure_holds_at_the_bound_pauses_when_held_and_resumes_below_the_
     for offset in range(101):
         service.ledger.take(TP, offset)
     service._backpressure()
-    assert source.paused == set() and service._flow.room(101) == 0  # held: intake takes nothing
+    assert source.paused == set() and service.gate.flow.room(101) == 0  # held: intake takes nothing
     NOW[0] += 1.0  # held for pause_after_s: the pipeline is stuck, pause
     service._backpressure()
     assert source.paused == {TP, ("posts", 1)}
