@@ -9,7 +9,6 @@ SIGTERM), which the demo handles as before: every child is stopped and it exits 
 from __future__ import annotations
 
 import base64
-import contextlib
 import json
 import os
 import secrets
@@ -20,6 +19,7 @@ import urllib.request
 from typing import TYPE_CHECKING
 
 from modstream.demo import view
+from modstream.demo.stack import wait_ready
 from modstream.demo.steps import free_port
 
 if TYPE_CHECKING:
@@ -58,12 +58,4 @@ def _wait_signed_in(
 ) -> None:
     token = base64.b64encode(f"{MODERATOR}:{password}".encode()).decode()
     request = urllib.request.Request(url, headers={"Authorization": f"Basic {token}"})
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"the review console exited with {proc.returncode}; see {log_path}")
-        with contextlib.suppress(OSError), urllib.request.urlopen(request, timeout=1) as response:
-            if response.status == 200:
-                return
-        time.sleep(0.2)
-    raise TimeoutError(f"the review console did not answer in {timeout_s:.0f}s; see {log_path}")
+    wait_ready(request, proc, timeout_s, log_path)

@@ -109,8 +109,11 @@ def _signal_group(proc: subprocess.Popen[bytes], sig: signal.Signals) -> None:
         os.killpg(proc.pid, sig)
 
 
-def wait_ready(url: str, proc: subprocess.Popen[bytes], timeout_s: float, log_path: Path) -> None:
-    """Until `url` answers 200; fails early when the child exits."""
+def wait_ready(
+    url: str | urllib.request.Request, proc: subprocess.Popen[bytes], timeout_s: float, log_path: Path | str
+) -> None:
+    """Until `url` (or a prepared request, say with credentials) answers 200; fails early when the child
+    exits."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -119,7 +122,8 @@ def wait_ready(url: str, proc: subprocess.Popen[bytes], timeout_s: float, log_pa
             if response.status == 200:
                 return
         time.sleep(0.2)
-    raise TimeoutError(f"{url} not ready after {timeout_s:.0f}s; see {log_path}")
+    where = url.full_url if isinstance(url, urllib.request.Request) else url
+    raise TimeoutError(f"{where} not ready after {timeout_s:.0f}s; see {log_path}")
 
 
 def redis_answers(url: str) -> bool:
