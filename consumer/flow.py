@@ -43,8 +43,8 @@ class Move(enum.Enum):
 
 
 class Backpressure:
-    """Take at most `max_in_flight` posts in flight; pause when held there `pause_after_s` (0: at once) or
-    above it, resume below `resume_below` x that. Not thread-safe: the poll loop owns it."""
+    """Take at most `max_in_flight` posts in flight; pause when held at or above it for `pause_after_s`
+    (0: at once), resume below `resume_below` x that. Not thread-safe: the poll loop owns it."""
 
     def __init__(self, max_in_flight: int, resume_below: float, *, pause_after_s: float = 0.0) -> None:
         if max_in_flight <= 0 or not 0 < resume_below < 1 or pause_after_s < 0:

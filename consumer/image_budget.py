@@ -51,7 +51,7 @@ class ImageBudget:
         return max(0, self.limit - self._waiting)
 
     def over(self) -> bool:
-        """Full: pause the partitions."""
+        """Full: intake holds (`room` is 0), and held `consumer.pause_after_s` the partitions pause."""
         return self._waiting >= self.limit
 
     def under(self, resume_below: float) -> bool:

@@ -106,20 +106,20 @@ class Router:
                 break
         if not jobs:
             return
+        parts = self._parts()
         for job, cached in zip(jobs, self.lookup(jobs, early=False), strict=True):
             try:
                 if cached is not None:
-                    self._parts().outlet.publish(
-                        job, from_cache(cached, job.where.post_id or "", datetime.now(UTC))
-                    )
+                    parts.outlet.publish(job, from_cache(cached, job.where.post_id or "", datetime.now(UTC)))
                     continue
             except Exception as exc:  # a cached result that cannot be served is a miss (DEGRADE), not a loss
                 error = as_error(exc, stage="cache", where=job.where)
                 log.warning("cached result not served (%s): %s", action_for(error).value, error)
-            self._parts().prep.inbox.put(job)
+            parts.prep.inbox.put(job)
 
     def _fetched(self, job: Job, future: Future[Any]) -> None:
         self.images.finished()
+        parts = self._parts()
         try:
             job.fetch = future.result()
         except Exception as exc:  # cancelled at shutdown, or a fetcher bug: the image failed (DEGRADE)
@@ -127,11 +127,11 @@ class Router:
             job.fetch = _FailedFetch("failed", None, error.reason)
         fetch = job.fetch
         if fetch is None or fetch.status != "ok" or not isinstance(fetch.data, bytes):
-            self._parts().prep.inbox.put(job)  # failed or blocked: never cached, so never looked up
+            parts.prep.inbox.put(job)  # failed or blocked: never cached, so never looked up
             return
         job.image_sha256 = image_digest(fetch.data)  # hashed here, on the fetcher's thread
         job.image_status = "ok"
-        if self._parts().lookup is None:
-            self._parts().prep.inbox.put(job)
+        if parts.lookup is None:
+            parts.prep.inbox.put(job)
         else:
             self._fetched_jobs.put(job)  # the poll loop looks it up: one caller per cache direction

@@ -335,30 +335,28 @@ POST_FIELDS = ["post_id", "text", "image_url", "created_at", "author_id", "metad
 FEEDBACK_FIELDS = ["post_id", "labels", "text", "image_url", "moderator_id", "decided_at"]
 
 
-def posts() -> st.SearchStrategy[bytes | None]:
-    """Hostile values for the `posts` topic."""
+def _hostile(valid: st.SearchStrategy[dict[str, Any]], fields: list[str]) -> st.SearchStrategy[bytes | None]:
+    """Hostile values for a topic whose valid events `valid` draws: valid ones, field mutations (twice the
+    weight), deep nesting, sizes at the limits, odd unicode and plain junk."""
     return st.one_of(
-        valid_post().map(lambda b: json.dumps(b).encode()),
-        _mutate(valid_post(), POST_FIELDS),
-        _mutate(valid_post(), POST_FIELDS),
+        valid.map(lambda b: json.dumps(b).encode()),
+        _mutate(valid, fields),
+        _mutate(valid, fields),
         _deep(),
-        _sized(valid_post()),
+        _sized(valid),
         _unicode(),
         _junk(),
     )
+
+
+def posts() -> st.SearchStrategy[bytes | None]:
+    """Hostile values for the `posts` topic."""
+    return _hostile(valid_post(), POST_FIELDS)
 
 
 def feedback() -> st.SearchStrategy[bytes | None]:
     """Hostile values for the `moderation-feedback` topic."""
-    return st.one_of(
-        valid_feedback().map(lambda b: json.dumps(b).encode()),
-        _mutate(valid_feedback(), FEEDBACK_FIELDS),
-        _mutate(valid_feedback(), FEEDBACK_FIELDS),
-        _deep(),
-        _sized(valid_feedback()),
-        _unicode(),
-        _junk(),
-    )
+    return _hostile(valid_feedback(), FEEDBACK_FIELDS)
 
 
 RESULT_FIELDS = ["post_id", "labels", "scores", "flagged", "model_version", "image_status", "content_id"]
@@ -366,15 +364,7 @@ RESULT_FIELDS = ["post_id", "labels", "scores", "flagged", "model_version", "ima
 
 def results() -> st.SearchStrategy[bytes | None]:
     """Hostile values for the `moderation-results` topic (anyone who can write to it)."""
-    return st.one_of(
-        valid_result().map(lambda b: json.dumps(b).encode()),
-        _mutate(valid_result(), RESULT_FIELDS),
-        _mutate(valid_result(), RESULT_FIELDS),
-        _deep(),
-        _sized(valid_result()),
-        _unicode(),
-        _junk(),
-    )
+    return _hostile(valid_result(), RESULT_FIELDS)
 
 
 def keys() -> st.SearchStrategy[bytes | None]:
