@@ -9,6 +9,7 @@ Routes (all behind `access.AccessMiddleware`):
     GET  /static/app.js, /static/app.css
     GET  /api/me                        who is signed in, and the page's caps
     GET  /api/cards?flagged=1&label=L&undecided=1   a capped snapshot, flagged first
+    GET  /api/status                    what the feed has read and skipped, cards kept, halves waiting
     GET  /api/events?cursor=N           server-sent events: what changed, at most push_max_cards a push
     POST /api/cards/{post_id}/decision  {"labels": [...]}: a Feedback event, answered once acknowledged
     GET  /thumb/{post_id}               the post's image, fetched and re-encoded by the server
@@ -127,6 +128,18 @@ def create_app(
         )
         return _json({"cards": snapshot, "cursor": cursor})
 
+    async def status(_request: Request) -> Response:
+        """Is the console keeping up with the topics? For an operator, and for tests that must know
+        that a burst has been read (which card is newest depends on the order partitions are read in)."""
+        posts, results = console.store.pending()
+        return _json(
+            {
+                "feed": console.feed.stats(),
+                "cards": len(console.store),
+                "waiting": {"posts": posts, "results": results},
+            }
+        )
+
     async def events(request: Request) -> Response:
         try:
             cursor = max(0, int(request.query_params.get("cursor", "0")))
@@ -200,6 +213,7 @@ def create_app(
             Route("/", page),
             Route("/api/me", me),
             Route("/api/cards", cards),
+            Route("/api/status", status),
             Route("/api/events", events),
             Route("/api/cards/{post_id:path}/decision", decide, methods=["POST"]),
             Route("/thumb/{post_id:path}", thumb),

@@ -49,7 +49,8 @@ class Feed:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="review-feed", daemon=True)
         self.skipped: Counter[str] = Counter()  # reason -> messages skipped
-        self.read = 0
+        self.read = 0  # messages read (a start-over after a failure reads them again)
+        self._counts = threading.Lock()  # the reader thread counts, a request thread reads
         self.ready = threading.Event()  # set once the partitions are assigned
 
     def start(self) -> None:
@@ -61,6 +62,15 @@ class Feed:
     def stop(self, timeout_s: float = 5.0) -> None:
         self._stop.set()
         self._thread.join(timeout=timeout_s)
+
+    def stats(self) -> dict[str, object]:
+        """What the feed has done so far: ready (partitions assigned), messages read, skipped by reason."""
+        with self._counts:
+            return {"ready": self.ready.is_set(), "read": self.read, "skipped": dict(self.skipped)}
+
+    def _skip(self, reason: str) -> None:
+        with self._counts:
+            self.skipped[reason] += 1
 
     def _run(self) -> None:
         """Reads until stopped; after a failure (a topic gone, a client error) it starts over."""
@@ -101,7 +111,7 @@ class Feed:
         error = message.error()
         if error is not None:
             if error.code() != KafkaError._PARTITION_EOF:
-                self.skipped["kafka_error"] += 1
+                self._skip("kafka_error")
                 log.warning("review feed: %s", error)
             return
         self.read += 1
@@ -111,7 +121,7 @@ class Feed:
             else:
                 self._store.add_post(decode_post(message.value()))
         except InvalidEvent as exc:
-            self.skipped[exc.reason] += 1
+            self._skip(exc.reason)
         except (ValueError, json.JSONDecodeError) as exc:  # defensive: a schema edge not mapped above
-            self.skipped["invalid"] += 1
+            self._skip("invalid")
             log.debug("review feed skipped a message: %r", exc)

@@ -30,6 +30,7 @@ ROUTES = [
     ("GET", "/static/nope.js"),
     ("GET", "/api/me"),
     ("GET", "/api/cards"),
+    ("GET", "/api/status"),
     ("GET", "/api/events"),
     ("GET", "/thumb/p1"),
     ("POST", "/api/cards/p1/decision"),
@@ -162,3 +163,27 @@ def test_no_auth_serves_loopback_as_local(make_settings: Callable[..., Settings]
         assert console.url.startswith("http://127.0.0.1:")
         me = httpx.get(console.url + "api/me", timeout=10)
         assert me.status_code == 200 and me.json()["moderator_id"] == "local"
+
+
+def test_status_counts_what_the_feed_read_and_skipped(make_settings: Callable[..., Settings]) -> None:
+    settings = make_settings()
+    with run_console(settings, users=USERS) as console:
+        publish(
+            settings,
+            posts=[Post(post_id="s1", text="hello")],
+            results=[make_result("s1", flagged=False), make_result("s2", flagged=True)],
+            raw=[
+                (settings.topics.posts, b"\xff\xfe not json"),
+                (settings.topics.results, b'{"post_id": "s3"}'),
+                (settings.topics.results, b"[" * 100_000),
+            ],
+        )
+        with httpx.Client(base_url=console.url, timeout=10, auth=("alice", "correct horse")) as alice:
+            deadline = time.monotonic() + 30
+            while (status := alice.get("api/status").json())["feed"]["read"] < 6:
+                assert time.monotonic() < deadline, status
+                time.sleep(0.2)
+            assert status["feed"]["ready"] is True
+            assert status["feed"]["skipped"] == {"not_utf8": 1, "schema": 2}, status
+            assert status["cards"] == 1  # s1 joined
+            assert status["waiting"] == {"posts": 0, "results": 1}  # s2's post never came
