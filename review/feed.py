@@ -21,7 +21,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, Top
 from events.kafka import common_config, ensure_topics
 from events.schemas import MAX_MESSAGE_BYTES, InvalidEvent, Result, decode_post
 from events.settings import Settings
-from review.cards import CardStore
+from review.cards import CardStore, plausible_result
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +50,7 @@ class Feed:
         self._thread = threading.Thread(target=self._run, name="review-feed", daemon=True)
         self.skipped: Counter[str] = Counter()  # reason -> messages skipped
         self.read = 0  # messages read (a start-over after a failure reads them again)
+        self.restarts = 0  # start-overs after a failure
         self._counts = threading.Lock()  # the reader thread counts, a request thread reads
         self.ready = threading.Event()  # set once the partitions are assigned
 
@@ -66,7 +67,12 @@ class Feed:
     def stats(self) -> dict[str, object]:
         """What the feed has done so far: ready (partitions assigned), messages read, skipped by reason."""
         with self._counts:
-            return {"ready": self.ready.is_set(), "read": self.read, "skipped": dict(self.skipped)}
+            return {
+                "ready": self.ready.is_set(),
+                "read": self.read,
+                "skipped": dict(self.skipped),
+                "restarts": self.restarts,
+            }
 
     def _skip(self, reason: str) -> None:
         with self._counts:
@@ -79,6 +85,8 @@ class Feed:
                 self._read()
             except Exception:  # the page keeps what it has; the feed tries again
                 log.exception("review feed failed; starting over in %.0fs", _RETRY_S)
+                with self._counts:
+                    self.restarts += 1
                 self._stop.wait(_RETRY_S)
 
     def _read(self) -> None:
@@ -117,7 +125,11 @@ class Feed:
         self.read += 1
         try:
             if message.topic() == self._settings.topics.results:
-                self._store.add_result(decode_result(message.value()))
+                result = decode_result(message.value())
+                if not plausible_result(result):  # valid JSON, but no modstream model wrote it
+                    self._skip("implausible")
+                    return
+                self._store.add_result(result)
             else:
                 self._store.add_post(decode_post(message.value()))
         except InvalidEvent as exc:

@@ -167,6 +167,10 @@ def test_no_auth_serves_loopback_as_local(make_settings: Callable[..., Settings]
 
 def test_status_counts_what_the_feed_read_and_skipped(make_settings: Callable[..., Settings]) -> None:
     settings = make_settings()
+    labels = {f"L{i}": 0.5 for i in range(100)}  # a valid Result, but no modstream model has 100 labels
+    implausible = (
+        make_result("s5", flagged=True).model_copy(update={"scores": labels}).model_dump_json().encode()
+    )
     with run_console(settings, users=USERS) as console:
         publish(
             settings,
@@ -176,14 +180,16 @@ def test_status_counts_what_the_feed_read_and_skipped(make_settings: Callable[..
                 (settings.topics.posts, b"\xff\xfe not json"),
                 (settings.topics.results, b'{"post_id": "s3"}'),
                 (settings.topics.results, b"[" * 100_000),
+                (settings.topics.results, implausible),
             ],
         )
         with httpx.Client(base_url=console.url, timeout=10, auth=("alice", "correct horse")) as alice:
             deadline = time.monotonic() + 30
-            while (status := alice.get("api/status").json())["feed"]["read"] < 6:
+            while (status := alice.get("api/status").json())["feed"]["read"] < 7:
                 assert time.monotonic() < deadline, status
                 time.sleep(0.2)
             assert status["feed"]["ready"] is True
-            assert status["feed"]["skipped"] == {"not_utf8": 1, "schema": 2}, status
+            assert status["feed"]["skipped"] == {"not_utf8": 1, "schema": 2, "implausible": 1}, status
+            assert status["feed"]["restarts"] == 0
             assert status["cards"] == 1  # s1 joined
             assert status["waiting"] == {"posts": 0, "results": 1}  # s2's post never came
