@@ -36,6 +36,7 @@ def run(args: argparse.Namespace) -> int:
     import logging
 
     from consumer.service import ConsumerService
+    from events.interrupts import deferred_sigint
     from events.kafka import probe_broker
     from events.logs import configure_logging
     from events.settings import Settings
@@ -55,8 +56,9 @@ def run(args: argparse.Namespace) -> int:
         settings.kafka.bootstrap_servers,
         settings.kafka.connect_timeout_s,
     )
-    probe_broker(settings.kafka)  # default SIGINT handling here: KeyboardInterrupt, exit 130
-    service = ConsumerService(settings, max_messages=args.max_messages, idle_exit_s=args.idle_exit)
+    probe_broker(settings.kafka)  # a SIGINT here: KeyboardInterrupt, exit 130
+    with deferred_sigint():  # the same, once the clients are built (never from inside their C calls)
+        service = ConsumerService(settings, max_messages=args.max_messages, idle_exit_s=args.idle_exit)
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
         service.stop(signal.Signals(signum).name)

@@ -20,6 +20,7 @@ from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from events.exits import BrokerUnreachable
+from events.interrupts import deferred_sigint
 from events.kafka_log import kafka_logger
 from events.settings import KafkaSettings
 
@@ -122,22 +123,24 @@ def probe_broker(
 ) -> None:
     """Return once the broker answers a metadata request; BrokerUnreachable after `timeout_s`
     (default kafka.connect_timeout_s). Asks in slices of at most 0.5 s, so a SIGINT (KeyboardInterrupt,
-    raised between two slices) is honoured within a second. The probe's own client logs nothing: its
-    failure is the one line the caller reports."""
+    raised between two slices: events/interrupts.py) is honoured within a second. The probe's own
+    client logs nothing: its failure is the one line the caller reports."""
     timeout_s = kafka.connect_timeout_s if timeout_s is None else timeout_s
-    admin = AdminClient(common_config(kafka) | {"log_level": 0})
-    deadline = clock() + timeout_s
-    detail = ""
-    while True:
-        left = deadline - clock()
-        if left <= 0:
-            raise BrokerUnreachable(kafka.bootstrap_servers, timeout_s, detail)
-        started = clock()
-        try:
-            admin.list_topics(timeout=min(0.5, left))
-            return
-        except KafkaException as exc:
-            error = exc.args[0] if exc.args else exc
-            detail = error.str() if isinstance(error, KafkaError) else str(error)
-        # An all-brokers-down answer comes back at once: do not spin on it.
-        time.sleep(max(0.0, min(deadline - clock(), 0.1 - (clock() - started))))
+    with deferred_sigint() as interrupted:  # raised between the client's calls, never inside them
+        admin = AdminClient(common_config(kafka) | {"log_level": 0})
+        deadline = clock() + timeout_s
+        detail = ""
+        while True:
+            interrupted()
+            left = deadline - clock()
+            if left <= 0:
+                raise BrokerUnreachable(kafka.bootstrap_servers, timeout_s, detail)
+            started = clock()
+            try:
+                admin.list_topics(timeout=min(0.5, left))
+                return
+            except KafkaException as exc:
+                error = exc.args[0] if exc.args else exc
+                detail = error.str() if isinstance(error, KafkaError) else str(error)
+            # An all-brokers-down answer comes back at once: do not spin on it.
+            time.sleep(max(0.0, min(deadline - clock(), 0.1 - (clock() - started))))
