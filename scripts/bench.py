@@ -1,7 +1,8 @@
 """`make bench`: throughput and latency of the serving path, fifteen scenarios measured in one run.
 
-    python scripts/bench.py [--preset tiny|minilm] [--posts 400] [--cached-posts 3000] [--noop-posts 20000]
-                            [--image-delay-ms 20] [--fetch-delay-ms 50] [--fetches 5000] [--prep-workers N]
+    python scripts/bench.py [--preset tiny|minilm] [--posts 400] [--cached-posts 20000] [--cache-fill 3000]
+                            [--noop-posts 20000] [--image-delay-ms 20] [--fetch-delay-ms 50] [--fetches 5000]
+                            [--prep-workers N]
                             [--out bench-results/bench.json] [--only c_stream f_noop_text ...]
 
 One model config (random weights; `minilm` loads the offline pretrained text encoder), one machine, one
@@ -216,7 +217,10 @@ def main() -> int:
     parser.add_argument("--preset", choices=["tiny", "minilm", "base"], default="tiny")
     parser.add_argument("--device", default="cpu", help="cpu, or cuda (scripts/gpu_check.sh)")
     parser.add_argument("--posts", type=int, default=400, help="posts per scenario (a, b, c, e)")
-    parser.add_argument("--cached-posts", type=int, default=3000, help="posts of scenario d")
+    parser.add_argument("--cached-posts", type=int, default=20000, help="posts measured in scenario d")
+    parser.add_argument(
+        "--cache-fill", type=int, default=3000, help="distinct posts d caches first; the rest are reposts"
+    )
     parser.add_argument("--noop-posts", type=int, default=20000, help="posts of scenario f")
     parser.add_argument("--image-delay-ms", type=float, default=20.0)
     parser.add_argument("--fetch-delay-ms", type=float, default=50.0, help="scenario i's image host delay")
@@ -246,7 +250,7 @@ def main() -> int:
         batch = settings_for(broker.bootstrap, Path(tmp) / "registry", host, cache=False).batch.max_size
         warm = make_posts(host, 16, "w", texts)
         posts = make_posts(host, args.posts, "p", texts)
-        cached_posts = make_posts(host, args.cached_posts, "h", texts)
+        cached_posts = make_posts(host, min(args.cache_fill, args.cached_posts), "h", texts)
         noop_posts = make_posts(host, args.noop_posts, "n", texts)
         drip_posts = make_posts(host, args.posts, "drip", texts)  # every image from the slow-drip route
         text_posts = make_posts(host, args.posts // 10, "t", texts)
@@ -277,10 +281,22 @@ def main() -> int:
             ),
             # d: the platform's CDN declared immutable (redis.url_keyed_hosts): hits are served at
             # intake, before any fetch; d_fetched: the default, content-keyed, each hit after its fetch
-            ("d_cached", lambda: stream(url_keyed(fresh(True)), cached_posts, cached=True, warmup=warm)),
+            (
+                "d_cached",
+                lambda: stream(
+                    url_keyed(fresh(True)), cached_posts, cached=True, warmup=warm, reposts=args.cached_posts
+                ),
+            ),
             (
                 "d_fetched",
-                lambda: stream(fresh(True), cached_posts, cached=True, warmup=warm, name="d_fetched"),
+                lambda: stream(
+                    fresh(True),
+                    cached_posts,
+                    cached=True,
+                    warmup=warm,
+                    name="d_fetched",
+                    reposts=args.cached_posts,
+                ),
             ),
             ("e_naive", lambda: naive(fresh(False), predictor, posts, warm)),
             (
@@ -341,6 +357,7 @@ def main() -> int:
             "device": args.device,
             "posts": args.posts,
             "cached_posts": args.cached_posts,
+            "cache_fill": args.cache_fill,
             "noop_posts": args.noop_posts,
             "image_delay_ms": args.image_delay_ms,
             "fetch_delay_ms": args.fetch_delay_ms,

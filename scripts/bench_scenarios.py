@@ -141,11 +141,13 @@ def stream(
     name: str | None = None,
     noop_model: bool = False,
     text_only: bool = False,
+    reposts: int = 0,
 ) -> Measurement:
     """Runs a consumer in a process of its own (scripts/bench_consumer.py); warm-up posts go first so
     that the group join and the first model call are not measured; for `cached`, an unmeasured pass
     fills the cache first. `noop_model` swaps the serving network for `NoOpNetwork` after the warm-up;
-    `text_only` drops the image URLs."""
+    `text_only` drops the image URLs. `reposts` (cached only): measure that many posts, reposts of the
+    filled ones in turn under new post ids, so a steady stream of hits costs one fill of `posts`."""
     with _running(settings) as (consumer, watcher):
         tag = "hit" if cached else "miss"
         _measure_stream(
@@ -162,7 +164,12 @@ def stream(
             )
             _wait_until_cached(settings, consumer.command("version"), posts)
         name = name or ("d_cached" if cached else "c_stream")
-        keyed = [(f"{tag}-{p.post_id}", p.raw(f"{tag}-{p.post_id}", text_only=text_only)) for p in posts]
+        measured_posts = [posts[i % len(posts)] for i in range(max(reposts, len(posts)))]
+        keyed = [
+            (key, p.raw(key, text_only=text_only))
+            for i, p in enumerate(measured_posts)
+            for key in [f"{tag}-{p.post_id}" if i < len(posts) else f"{tag}{i}-{p.post_id}"]
+        ]
         measured = _measure_stream(name, settings, watcher, keyed)
         for key, _ in keyed:  # what the results say: image fetched or not, served from the cache or not
             status, was_cached = watcher.outcome(key)
