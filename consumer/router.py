@@ -57,9 +57,9 @@ class Router:
 
     def route(self, job: Job, cached: Result | None) -> None:
         parts = self._parts()
-        if cached is not None:
-            parts.outlet.publish(job, from_cache(cached, job.where.post_id or "", datetime.now(UTC)))
-        elif job.post is not None and job.post.image_url is not None:
+        if cached is not None and self._serve_cached(parts, job, cached):
+            return
+        if job.post is not None and job.post.image_url is not None:
             self.images.started()
             try:
                 future = parts.fetcher.submit(job.post.image_url)
@@ -108,14 +108,20 @@ class Router:
             return
         parts = self._parts()
         for job, cached in zip(jobs, self.lookup(jobs, early=False), strict=True):
-            try:
-                if cached is not None:
-                    parts.outlet.publish(job, from_cache(cached, job.where.post_id or "", datetime.now(UTC)))
-                    continue
-            except Exception as exc:  # a cached result that cannot be served is a miss (DEGRADE), not a loss
-                error = as_error(exc, stage="cache", where=job.where)
-                log.warning("cached result not served (%s): %s", action_for(error).value, error)
-            parts.prep.inbox.put(job)
+            if cached is None or not self._serve_cached(parts, job, cached):
+                parts.prep.inbox.put(job)
+
+    @staticmethod
+    def _serve_cached(parts: Parts, job: Job, cached: Result) -> bool:
+        """Publish the post's result from the cache; False when it cannot be served: then it is a miss
+        (DEGRADE), not a loss, at intake as after the fetch."""
+        try:
+            parts.outlet.publish(job, from_cache(cached, job.where.post_id or "", datetime.now(UTC)))
+            return True
+        except Exception as exc:
+            error = as_error(exc, stage="cache", where=job.where)
+            log.warning("cached result not served (%s): %s", action_for(error).value, error)
+            return False
 
     def _fetched(self, job: Job, future: Future[Any]) -> None:
         self.images.finished()
