@@ -19,7 +19,9 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+import httpx
 from confluent_kafka import Producer
 
 from events.kafka import producer_config
@@ -162,6 +164,17 @@ def publish(
         producer.poll(0)
     assert producer.flush(30) == 0, "messages not acknowledged"
     assert not failures, failures
+
+
+def read_all(client: httpx.Client, messages: int, *, what: str, timeout_s: float = 60.0) -> dict[str, Any]:
+    """The console's /api/status once its feed has read at least `messages` posts and results: the way to
+    know a burst is in (which card is newest depends on the order the partitions are read in)."""
+    deadline = time.monotonic() + timeout_s
+    while (status := client.get("api/status").json())["feed"]["read"] < messages:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}: {status}")
+        time.sleep(0.1)
+    return status  # type: ignore[no-any-return]
 
 
 def read_feedback(settings: Settings, *, idle_s: float = 3.0) -> list[Feedback]:

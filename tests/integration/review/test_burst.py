@@ -9,7 +9,6 @@ from __future__ import annotations
 import statistics
 import time
 from collections.abc import Callable
-from typing import Any
 
 import httpx
 from selenium.webdriver.common.by import By
@@ -18,7 +17,7 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from events.schemas import Post
 from events.settings import Settings
 from tests.integration.review.browser import js, sign_in, wait_until
-from tests.integration.review.console import make_result, publish, run_console
+from tests.integration.review.console import make_result, publish, read_all, run_console
 
 USER, PASSWORD = "burst", "burst-password"
 BURST = 5_000
@@ -51,19 +50,6 @@ def chunk(start: int, flagged_every: int = 3) -> tuple[list[Post], list]:  # typ
         make_result(i, flagged=n % flagged_every == 0, image_status="absent") for n, i in enumerate(ids)
     ]
     return posts, results
-
-
-def read_all(client: httpx.Client, messages: int, *, what: str) -> dict[str, Any]:
-    """The console's status once its feed has read at least `messages` posts and results."""
-
-    def status() -> dict[str, Any] | None:
-        answer: dict[str, Any] = client.get("api/status").json()
-        return answer if answer["feed"]["read"] >= messages else None
-
-    try:
-        return wait_until(status, timeout_s=60, what=what)
-    except AssertionError as exc:
-        raise AssertionError(f"{exc}: {client.get('api/status').json()}") from None
 
 
 def test_a_burst_of_5000_results(

@@ -18,6 +18,7 @@ from tests.integration.review.console import (
     console_env,
     make_result,
     publish,
+    read_all,
     read_feedback,
     run_console,
 )
@@ -184,10 +185,7 @@ def test_status_counts_what_the_feed_read_and_skipped(make_settings: Callable[..
             ],
         )
         with httpx.Client(base_url=console.url, timeout=10, auth=("alice", "correct horse")) as alice:
-            deadline = time.monotonic() + 30
-            while (status := alice.get("api/status").json())["feed"]["read"] < 7:
-                assert time.monotonic() < deadline, status
-                time.sleep(0.2)
+            status = read_all(alice, 7, what="the seven messages", timeout_s=30)
             assert status["feed"]["ready"] is True
             assert status["feed"]["skipped"] == {"not_utf8": 1, "schema": 2, "implausible": 1}, status
             assert status["feed"]["restarts"] == 0
