@@ -164,12 +164,10 @@ def stream(
             )
             _wait_until_cached(settings, consumer.command("version"), posts)
         name = name or ("d_cached" if cached else "c_stream")
-        measured_posts = [posts[i % len(posts)] for i in range(max(reposts, len(posts)))]
-        keyed = [
-            (key, p.raw(key, text_only=text_only))
-            for i, p in enumerate(measured_posts)
-            for key in [f"{tag}-{p.post_id}" if i < len(posts) else f"{tag}{i}-{p.post_id}"]
-        ]
+        keyed: list[tuple[str, bytes]] = []
+        for i in range(max(reposts, len(posts))):  # past len(posts): the same posts again, new post ids
+            p = posts[i % len(posts)]
+            keyed.append((f"{tag}{i}-{p.post_id}", p.raw(f"{tag}{i}-{p.post_id}", text_only=text_only)))
         measured = _measure_stream(name, settings, watcher, keyed)
         for key, _ in keyed:  # what the results say: image fetched or not, served from the cache or not
             status, was_cached = watcher.outcome(key)
